@@ -1,0 +1,34 @@
+# canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
+.PHONY: test sanity lint unit integration demo bootstrap build constraints clean
+
+test: bootstrap
+	tools/run_stages.sh sanity lint unit integration
+
+sanity: bootstrap
+	tools/run_stages.sh sanity
+
+lint: bootstrap
+	tools/run_stages.sh lint
+
+unit: bootstrap
+	tools/run_stages.sh unit
+
+integration: bootstrap
+	tools/run_stages.sh integration
+
+demo: bootstrap
+	tools/demo.sh
+
+bootstrap:
+	tools/bootstrap.sh
+
+build: bootstrap
+	mkdir -p tests/output/build
+	.venv/bin/ansible-galaxy collection build --force --output-path tests/output/build .
+
+# Regenerate the full pin set after changing tests/requirements.txt.
+constraints: bootstrap
+	.venv/bin/python -m pip freeze --exclude-editable | sed '1i # Full pin set of .venv, regenerated with `make constraints` after changing tests/requirements.txt.' > tests/constraints.txt
+
+clean:
+	rm -rf tests/output .venv
