@@ -1,5 +1,5 @@
 # canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
-.PHONY: test sanity lint unit integration demo bootstrap build constraints clean
+.PHONY: test sanity lint unit integration demo bootstrap build constraints clean bench-nginx
 
 test: bootstrap
 	tools/run_stages.sh sanity lint unit integration
@@ -25,6 +25,14 @@ bootstrap:
 build: bootstrap
 	mkdir -p tests/output/build
 	.venv/bin/ansible-galaxy collection build --force --output-path tests/output/build .
+
+# Benchmarks write bench/results/*.json; commit them with the code they measured.
+BENCH_PYTHON = PYTHONPATH=.:tests/output/collections .venv/bin/python
+
+bench-nginx: bootstrap
+	$(BENCH_PYTHON) -m bench.nginx_split.run
+	$(BENCH_PYTHON) -m bench.nginx_reload.run
+	$(BENCH_PYTHON) -m bench.nginx_large_upstream.run
 
 # Regenerate the full pin set after changing tests/requirements.txt.
 constraints: bootstrap

@@ -24,6 +24,13 @@ copy_collection_tree() {
     tar -cf - --exclude=./.git --exclude=./.venv --exclude=./tests/output --exclude=__pycache__ \
         --exclude=.pytest_cache --exclude=.hypothesis --exclude=./bench/scratch --exclude='./*.tar.gz' . \
         | tar -xf - -C "$target"
+    # ansible-test finds dependencies only beside the collection: link the ones the ansible package ships.
+    local installed
+    installed=$("$VENV_BIN/python" -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])')
+    for dependency in amazon/aws community/general; do
+        mkdir -p "$root/ansible_collections/${dependency%%/*}"
+        ln -s "$installed/$dependency" "$root/ansible_collections/$dependency"
+    done
     echo "$target"
 }
 
