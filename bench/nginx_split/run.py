@@ -8,6 +8,8 @@ Run from the repository root: ``.venv/bin/python -m bench.nginx_split.run``.
 """
 
 import argparse
+import collections
+import concurrent.futures
 import sys
 import time
 
@@ -20,9 +22,20 @@ PERCENTS = (1, 5, 25, 50)
 TOLERANCE_POINTS = 0.5
 
 
+def count_concurrently(nginx, requests, connections):
+    """Answering backends of ``requests`` GETs sent over ``connections`` concurrent keep-alive connections."""
+    shares = [requests // connections + (1 if index < requests % connections else 0) for index in range(connections)]
+    total = collections.Counter()
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        for counts in pool.map(lambda share: nginx.count_backends(share, timeout=300), shares):
+            total.update(counts)
+    return total
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--requests', type=int, default=20000)
+    parser.add_argument('--connections', type=int, default=8, help='concurrent keep-alive client connections')
     arguments = parser.parse_args()
 
     backends = ['canary-1'] + ['stable-%d' % index for index in range(1, 10)]
@@ -37,7 +50,7 @@ def main():
                                           reload_command=nginx.reload_command)
             nginx.wait_for_workers(old_workers)
             started = time.monotonic()
-            counts = nginx.count_backends(arguments.requests, timeout=300)
+            counts = count_concurrently(nginx, arguments.requests, arguments.connections)
             seconds = time.monotonic() - started
             answered = sum(value for key, value in counts.items() if not key.startswith(('status', 'connection')))
             observed = 100.0 * counts['canary-1'] / arguments.requests
@@ -59,7 +72,8 @@ def main():
     ok = all(row['within_tolerance'] for row in rows)
     path = write_results('nginx_split', {
         'benchmark': 'nginx_split',
-        'setup': '1 canary vs 9 stable backends, one upstream, nginx worker_processes 2, keep-alive client',
+        'setup': '1 canary vs 9 stable backends, one upstream, nginx worker_processes 2, %d concurrent keep-alive '
+                 'client connections' % arguments.connections,
         'nginx': nginx_version(nginx.nginx),
         'tolerance_points': TOLERANCE_POINTS,
         'rows': rows,
