@@ -1,0 +1,502 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: canary.release contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: rollout_state
+short_description: Keep the record and the lock of a canary rollout
+version_added: 0.1.0
+description:
+  - Keeps one JSON record per service in a state directory - version, previous (stable) version, status, current
+    step and weight, start time, per-step verdicts and timestamped one-line events - and a lock that forbids two
+    rollouts of the same service at once.
+  - The same module keeps the copy on the controller (run it with C(delegate_to) V(localhost)) and the copy on the
+    traffic host; each copy has its own record and lock files in O(state_dir) of the host it runs on.
+  - O(operation=begin) creates the record and takes the lock for this run, or resumes the unfinished rollout of the
+    same version and returns the record so the caller can skip the steps already done (RV(next_step)).
+    A different version while one is unfinished is refused unless O(force=true). The lock of another run that is
+    still alive is refused with a message naming its start time and process; the lock of a run that is gone
+    (stale) is taken over with a warning.
+  - O(operation=step) records a step, its weight and verdict; O(operation=event) appends an event;
+    O(operation=finish) sets the final status and releases the lock; O(operation=read) returns the record.
+  - Files are replaced atomically (temporary file, C(fsync), C(rename), C(fsync) of the directory), and every
+    operation runs under an exclusive C(flock) on a per-service mutex file, so concurrent runs never lose an update.
+author:
+  - canary.release maintainers (@canary-release)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change (the would-be record in RV(record)) and writes nothing, not even the
+      state directory.
+  diff_mode:
+    support: full
+    description: The record before and after, as JSON.
+  platform:
+    platforms: posix
+options:
+  operation:
+    description:
+      - V(begin) starts a rollout of O(version) or resumes the unfinished one of the same version, and takes the lock.
+        A record of O(version) that was already promoted is left alone (RV(already_promoted)) unless O(force=true).
+      - V(step) makes O(step) the current step at O(weight) percent with an optional O(verdict) and O(reason).
+        Recording what is already recorded changes nothing.
+      - V(event) appends O(event) with a timestamp; always a change. It does not need the lock.
+      - V(finish) sets O(status) and releases the lock. V(promoted), V(rolled_back) and V(aborted) finish the
+        rollout; V(paused) ends this run but leaves the rollout unfinished, so that the next V(begin) of the same
+        version resumes it (for example when an AWX approval node decides). Finishing with the status the record
+        already has changes nothing.
+      - V(read) returns the record and the lock; it never changes anything.
+      - V(step) and V(finish) need the lock - held by the run named in O(run_id), or free when O(run_id) is omitted
+        (a one-shot call such as a manual rollback). A lock held by another live run is refused.
+    type: str
+    required: true
+    choices: [begin, step, event, finish, read]
+  service:
+    description:
+      - Name of the service; names the files C(<service>.json) and C(<service>.lock) in O(state_dir).
+      - 1 to 128 letters, digits and C(. _ @ + -), starting with a letter or digit.
+    type: str
+    required: true
+  state_dir:
+    description:
+      - Directory of the records and locks on the host the module runs on, created with mode C(0700) when needed.
+      - When omitted, C($XDG_STATE_HOME/canary-release) if C(XDG_STATE_HOME) is set, else
+        C(~/.local/state/canary-release) of the user the module runs as (for example C(/root/.local/state/canary-release)
+        with C(become)). Pick a directory that outlives the run - in AWX, the execution environment of the
+        controller is thrown away after each job, so the copy on the traffic host is the one that survives there.
+    type: path
+  version:
+    description:
+      - The version being rolled out. Required with O(operation=begin).
+      - With the other operations, optional; when given it must be the version of the record (a guard against
+        acting on the wrong rollout).
+    type: str
+  previous_version:
+    description:
+      - The stable version the rollout replaces, with O(operation=begin) for a new record.
+      - When omitted, the stable version the last record of the service left - its version when it was promoted,
+        else its previous version.
+    type: str
+  run_id:
+    description:
+      - Identifies this run (one ansible-playbook run) as the lock holder.
+      - With O(operation=begin), optional - a new random id is returned as RV(run_id) when omitted; pass the
+        controller's RV(run_id) to the V(begin) on the traffic host so both copies name the same run.
+      - With V(step) and V(finish), the RV(run_id) that V(begin) returned; the lock must be held by it.
+    type: str
+  replaces_run_id:
+    description:
+      - With O(operation=begin), a run the caller knows to be gone - a lock held by it from another host (which
+        cannot be checked from here) is taken over with a warning. A holder on this host is checked as always.
+      - For the copy on the traffic host after a resume - pass the C(run_id) of RV(taken_over) from the V(begin) on the
+        controller, which could check that the old run's process is gone; the traffic host cannot.
+    type: str
+  force:
+    description:
+      - With O(operation=begin), replace an unfinished rollout of another version, or start again a version that
+        was already promoted. The replaced rollout is named in an event and a warning.
+      - It does not take a lock held by another live run; see O(break_lock).
+    type: bool
+    default: false
+  break_lock:
+    description:
+      - Take the lock even when its holder may still be alive, with a warning.
+      - For a holder on another host, which cannot be checked from here, once you know that run is gone.
+    type: bool
+    default: false
+  lock_stale_after:
+    description:
+      - A lock held from another host counts as stale when it was not refreshed (by V(begin) or V(step)) for this
+        many seconds. Set it above the longest pause or analysis of a step. V(0) means never.
+      - Locks held from this host do not need it - their holder process is checked directly.
+    type: int
+    default: 0
+  owner:
+    description:
+      - Who holds the lock, with O(operation=begin) (and V(step) or V(finish) when they take over a stale lock).
+      - When omitted - the outermost C(ansible-playbook) process among the module's ancestors, this host's name and
+        boot id. That is the run itself when the module runs on the controller.
+      - On the traffic host pass the controller's, the RV(owner) that V(begin) returned there, so that the
+        lock names the run's process; a holder on another host cannot be checked (see O(lock_stale_after),
+        O(break_lock)).
+    type: dict
+    suboptions:
+      pid:
+        description: Process id of the run.
+        type: int
+      host:
+        description: Host name of the process.
+        type: str
+      boot_id:
+        description: Boot id of that host (C(/proc/sys/kernel/random/boot_id)); a different one means it rebooted.
+        type: str
+      pid_start:
+        description: Start time of the process (field 22 of C(/proc/<pid>/stat)); guards against a reused pid.
+        type: str
+  step:
+    description:
+      - Index of the step, from 0, with O(operation=step).
+    type: int
+  weight:
+    description:
+      - Canary percent of the step, 0 to 100, with O(operation=step).
+    type: float
+  verdict:
+    description:
+      - Verdict of the step, with O(operation=step) - typically V(pass), V(fail), V(continue), V(inconclusive),
+        V(approved) or V(skipped). A step with V(pass), V(approved) or V(skipped) is done - RV(next_step) moves past it.
+    type: str
+  reason:
+    description:
+      - One-line reason of the verdict (O(operation=step)) or of the final status (O(operation=finish)).
+    type: str
+  status:
+    description:
+      - With O(operation=finish), required - V(promoted), V(rolled_back), V(aborted) or V(paused).
+      - With O(operation=step), optional - V(running) or V(paused), for example while a human decides.
+    type: str
+    choices: [running, paused, promoted, rolled_back, aborted]
+  event:
+    description:
+      - The event text, with O(operation=event); whitespace is collapsed to keep it on one line.
+    type: str
+notes:
+  - The lock is a file, not a process - it outlives the module. C(ansible-playbook) killed with SIGKILL leaves it
+    behind; the next V(begin) on the same host finds the process gone and takes it over with a warning.
+  - When the module finds no C(ansible-playbook) among its ancestors (it runs through SSH, even to the controller
+    itself) and O(owner) is not given, the lock names no process; it is then only taken over with O(break_lock),
+    O(lock_stale_after) or O(replaces_run_id). Run it on the controller with a local connection (C(delegate_to)
+    V(localhost)) and pass the controller's RV(owner) to the copy on the traffic host.
+  - Records keep the last 1000 events; older ones are dropped and counted in C(events_dropped).
+seealso:
+  - module: canary.release.nginx_weights
+  - module: canary.release.alb_weights
+'''
+
+EXAMPLES = r'''
+- name: Begin (or resume) the rollout of 1.4.0 on the controller
+  canary.release.rollout_state:
+    operation: begin
+    service: web
+    version: "1.4.0"
+    state_dir: /var/lib/canary-release
+  delegate_to: localhost
+  run_once: true
+  register: rollout
+
+- name: Keep a copy on the traffic host, held by the same run
+  canary.release.rollout_state:
+    operation: begin
+    service: web
+    version: "1.4.0"
+    run_id: "{{ rollout.run_id }}"
+    owner: "{{ rollout.owner }}"
+    # after a crash the controller found the old run gone; the traffic host cannot check it itself
+    replaces_run_id: "{{ rollout.taken_over.run_id | default(omit) }}"
+  delegate_to: "{{ groups['load_balancers'][0] }}"
+  run_once: true
+
+- name: Record step 1 at 25 % with its verdict
+  canary.release.rollout_state:
+    operation: step
+    service: web
+    run_id: "{{ rollout.run_id }}"
+    step: 1
+    weight: 25
+    verdict: pass
+    reason: error ratio within 1.2x of the baseline
+    state_dir: /var/lib/canary-release
+  delegate_to: localhost
+  run_once: true
+
+- name: Log an event
+  canary.release.rollout_state:
+    operation: event
+    service: web
+    event: waiting for approval
+    state_dir: /var/lib/canary-release
+  delegate_to: localhost
+  run_once: true
+
+- name: Roll back - finish and release the lock
+  canary.release.rollout_state:
+    operation: finish
+    service: web
+    run_id: "{{ rollout.run_id }}"
+    status: rolled_back
+    reason: error ratio 5.1x the baseline
+    state_dir: /var/lib/canary-release
+  delegate_to: localhost
+  run_once: true
+
+- name: Show the record
+  canary.release.rollout_state:
+    operation: read
+    service: web
+    state_dir: /var/lib/canary-release
+  delegate_to: localhost
+  register: current
+'''
+
+RETURN = r'''
+record:
+  description:
+    - The record after the operation (in check mode, what it would be); V(null) when O(operation=read) finds none.
+  returned: always
+  type: dict
+  contains:
+    schema:
+      description: Version of the record format, 1.
+      type: int
+      sample: 1
+    service:
+      description: The service.
+      type: str
+      sample: web
+    version:
+      description: The version being rolled out.
+      type: str
+      sample: 1.4.0
+    previous_version:
+      description: The stable version it replaces, null when unknown.
+      type: str
+      sample: 1.3.2
+    status:
+      description: V(running), V(paused), V(promoted), V(rolled_back) or V(aborted).
+      type: str
+      sample: running
+    run_id:
+      description: The run that began or last resumed the rollout.
+      type: str
+      sample: 6f1c0a4e9b8d4f7e8a1b2c3d4e5f6a7b
+    started_at:
+      description: When the rollout began, UTC, ISO 8601.
+      type: str
+      sample: '2025-01-31T12:00:00Z'
+    updated_at:
+      description: Last change.
+      type: str
+      sample: '2025-01-31T12:05:00Z'
+    finished_at:
+      description: When it was promoted, rolled back or aborted; null before.
+      type: str
+      sample: null
+    step:
+      description: Index of the current step, null before the first.
+      type: int
+      sample: 1
+    weight:
+      description: Canary percent of the current step, null before the first.
+      type: float
+      sample: 25.0
+    reason:
+      description: Why it finished, as given to O(operation=finish).
+      type: str
+      sample: null
+    steps:
+      description: The steps recorded, by index - C(index), C(weight), C(verdict), C(reason) and C(at) (UTC).
+      type: list
+      elements: dict
+      sample: [{index: 0, weight: 5.0, verdict: pass, reason: null, at: '2025-01-31T12:02:00Z'}]
+    events:
+      description: Events, oldest first, each C(at) (UTC) and a one-line C(message).
+      type: list
+      elements: dict
+      sample: [{at: '2025-01-31T12:00:00Z', message: 'web 1.4.0: rollout started (previous version 1.3.2) by run 6f1c'}]
+    events_dropped:
+      description: Number of old events removed to keep the last 1000.
+      type: int
+      sample: 0
+before:
+  description: The record before the operation, null when there was none.
+  returned: always
+  type: dict
+lock:
+  description:
+    - The lock after the operation, null when free. With O(operation=read), also C(holder_state) (V(live),
+      V(stale) or V(unknown) for a holder on another host) and C(holder_reason).
+  returned: always
+  type: dict
+  contains:
+    service:
+      description: The service.
+      type: str
+    run_id:
+      description: The run holding the lock.
+      type: str
+    version:
+      description: The version it rolls out.
+      type: str
+    pid:
+      description: Process id of the run (its C(ansible-playbook)), null when unknown.
+      type: int
+    host:
+      description: Host name of that process.
+      type: str
+    boot_id:
+      description: Boot id of that host.
+      type: str
+    pid_start:
+      description: Start time of the process in clock ticks since boot.
+      type: str
+    started_at:
+      description: Since when the run holds the lock, UTC.
+      type: str
+    refreshed_at:
+      description: Last V(begin) or V(step) of the holder, UTC.
+      type: str
+owner:
+  description: The lock holder's process - the C(pid), C(host), C(boot_id) and C(pid_start) of RV(lock), as
+    O(owner) takes them; null when the lock is free.
+  returned: always
+  type: dict
+  sample: {pid: 4242, host: ctl1, boot_id: affdb27e-2911-4f42-bbe7-08904ba575f2, pid_start: '447781'}
+run_id:
+  description: The run that holds (or last held) the lock; pass it to the later operations of the run.
+  returned: always
+  type: str
+  sample: 6f1c0a4e9b8d4f7e8a1b2c3d4e5f6a7b
+message:
+  description: A one-line progress message for the operation, also appended to the events when something changed.
+  returned: always
+  type: str
+  sample: 'web 1.4.0: step 1 at 25 %, verdict pass'
+resumed:
+  description: Whether O(operation=begin) resumed an unfinished rollout of the same version.
+  returned: when O(operation=begin)
+  type: bool
+already_promoted:
+  description: Whether O(operation=begin) found O(version) already promoted and did nothing.
+  returned: when O(operation=begin)
+  type: bool
+next_step:
+  description:
+    - Index of the step to run next - the current step, or the one after it when its verdict completed it.
+      0 for a new rollout; null when already promoted.
+  returned: when O(operation) is V(begin), V(step) or V(read)
+  type: int
+  sample: 2
+taken_over:
+  description: The stale (or broken) lock that was taken over, null when none; same keys as RV(lock).
+  returned: when O(operation) is V(begin), V(step) or V(finish)
+  type: dict
+  sample: {run_id: 0b9e5c2d7a1f4e3b9c8d7e6f5a4b3c2d, pid: 4100, host: ctl1, started_at: '2025-01-31T11:50:00Z'}
+exists:
+  description: Whether a record exists.
+  returned: when O(operation=read)
+  type: bool
+record_path:
+  description: The record file.
+  returned: always
+  type: str
+  sample: /root/.local/state/canary-release/web.json
+lock_path:
+  description: The lock file.
+  returned: always
+  type: str
+  sample: /root/.local/state/canary-release/web.lock
+'''
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.canary.release.plugins.module_utils.rollout_state import (
+    LockHeldError,
+    StateError,
+    VersionConflictError,
+    add_event,
+    begin,
+    finish,
+    read,
+    record_step,
+)
+
+
+def _record_text(record):
+    return '' if record is None else json.dumps(record, indent=2, sort_keys=True) + '\n'
+
+
+def run(module):
+    params = module.params
+    operation = params['operation']
+    where = dict(state_dir=params['state_dir'], service=params['service'])
+    if operation == 'read':
+        return read(stale_after=params['lock_stale_after'], **where)
+    if operation == 'event':
+        return add_event(message=params['event'], version=params['version'], run_id=params['run_id'],
+                         check_mode=module.check_mode, **where)
+    holder = dict(run_id=params['run_id'], owner=params['owner'], break_lock=params['break_lock'],
+                  stale_after=params['lock_stale_after'], check_mode=module.check_mode)
+    holder.update(where)
+    if operation == 'begin':
+        return begin(version=params['version'], previous_version=params['previous_version'], force=params['force'],
+                     replaces_run_id=params['replaces_run_id'], **holder)
+    if operation == 'step':
+        return record_step(step=params['step'], weight=params['weight'], verdict=params['verdict'],
+                           reason=params['reason'], status=params['status'], version=params['version'], **holder)
+    return finish(status=params['status'], reason=params['reason'], version=params['version'], **holder)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            operation=dict(type='str', required=True, choices=['begin', 'step', 'event', 'finish', 'read']),
+            service=dict(type='str', required=True),
+            state_dir=dict(type='path'),
+            version=dict(type='str'),
+            previous_version=dict(type='str'),
+            run_id=dict(type='str'),
+            replaces_run_id=dict(type='str'),
+            force=dict(type='bool', default=False),
+            break_lock=dict(type='bool', default=False),
+            lock_stale_after=dict(type='int', default=0),
+            owner=dict(type='dict', options=dict(
+                pid=dict(type='int'),
+                host=dict(type='str'),
+                boot_id=dict(type='str'),
+                pid_start=dict(type='str'),
+            )),
+            step=dict(type='int'),
+            weight=dict(type='float'),
+            verdict=dict(type='str'),
+            reason=dict(type='str'),
+            status=dict(type='str', choices=['running', 'paused', 'promoted', 'rolled_back', 'aborted']),
+            event=dict(type='str'),
+        ),
+        required_if=[
+            ('operation', 'begin', ('version',)),
+            ('operation', 'step', ('step',)),
+            ('operation', 'event', ('event',)),
+            ('operation', 'finish', ('status',)),
+        ],
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except LockHeldError as error:
+        module.fail_json(msg=str(error), holder=error.holder)
+    except VersionConflictError as error:
+        module.fail_json(msg=str(error), record=error.record)
+    except StateError as error:
+        module.fail_json(msg=str(error))
+    except (IOError, OSError) as error:
+        module.fail_json(msg='rollout state of %s: %s' % (module.params['service'], error))
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    if module._diff and result['changed']:
+        result['diff'] = {'before': _record_text(result['before']), 'after': _record_text(result['record']),
+                          'before_header': result['record_path'], 'after_header': result['record_path']}
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
