@@ -1,0 +1,612 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2025, canary.release maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r'''
+module: analysis
+short_description: Judge a canary against its baseline with an always-valid sequential test
+version_added: 0.1.0
+description:
+  - Reads the canary's and the baseline's metrics from Prometheus and/or CloudWatch, from O(start_time) (the moment
+    the canary started taking traffic) to O(end_time) (default now), and returns a verdict,
+    V(pass), V(fail), V(continue) (not decided yet, poll again) or V(inconclusive) (the deadline O(max_duration) was
+    reached undecided, or a metric still had no data).
+  - C(errors) and C(latency) metrics compare canary and baseline over the same time windows with a sequential
+    likelihood-ratio test that stays valid however often it is polled; it decides as soon as the data allows.
+    C(threshold) metrics are guards on one query (min/max), failing at once on a breach.
+  - Stateless. Every call re-reads everything since O(start_time); nothing is stored between calls, so a crashed
+    controller loses nothing. Poll it with C(until)/C(retries)/C(delay), see the examples.
+  - Per call, one Prometheus range query per distinct query (four for an C(errors) or C(latency) metric, one for a
+    C(threshold) metric) and one CloudWatch C(GetMetricData) call for all CloudWatch metrics together.
+  - A failed query (Prometheus down, invalid PromQL, an AWS error) does not fail the task. It is that metric's
+    missing data, handled by O(metrics[].on_no_data). Invalid options (an unknown kind, a missing query, an
+    unknown placeholder, unreadable times) fail the task.
+  - The module never changes anything. It always reports C(changed=false) and runs in check mode as well.
+  - See C(docs/analysis.md) in the collection for the statistics, how to choose O(alpha), O(beta) and
+    O(max_ratio), and how long a decision takes.
+author:
+  - canary.release maintainers (@canary-release)
+options:
+  metrics:
+    description:
+      - What to compare. Each metric names its queries once, as templates in which C(${track}) stands for the
+        arm's selector (O(canary_track) or O(baseline_track)), or separately per arm under O(metrics[].canary)
+        and O(metrics[].baseline).
+      - C(${track}) is left alone by Ansible's templating (which only renders C({{ }}) and C({% %})) and by
+        PromQL, which has no C($). Any other C(${...}) is an error.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name of the metric in the result and in the reason. Unique.
+        type: str
+        required: true
+      kind:
+        description:
+          - V(errors) compares the error rates. Needs O(metrics[].requests) and O(metrics[].errors) (counters).
+          - V(latency) compares the share of slow requests from a histogram. Needs O(metrics[].count) and
+            O(metrics[].bucket). A request is slow when it took longer than the bucket's bound.
+          - V(threshold) is a guard. The samples of O(metrics[].query) for the canary must stay within
+            O(metrics[].min) and O(metrics[].max). One breach fails the canary at once.
+        type: str
+        required: true
+        choices: [errors, latency, threshold]
+      provider:
+        description:
+          - Where the metric is read. Prometheus queries are PromQL strings. CloudWatch queries are dicts with
+            C(namespace), C(metric_name), C(dimensions), C(stat) (default C(Sum)), C(unit), C(account_id), C(label)
+            or a single-series C(expression).
+        type: str
+        choices: [prometheus, cloudwatch]
+        default: prometheus
+      on_no_data:
+        description:
+          - What no data means for this metric (no series, no window where both arms served requests, or a
+            failed query).
+          - V(hold) waits. The verdict stays V(continue), then turns V(inconclusive) at the deadline. It never
+            passes silently.
+          - V(fail) fails the canary. V(pass) counts the metric as passed; use it only for optional metrics.
+        type: str
+        choices: [hold, fail, pass]
+        default: hold
+      requests:
+        description:
+          - C(errors) metrics. All requests, as a template with C(${track}).
+          - Prometheus. A counter selector returning one series per instance (and code, ...), for example
+            C(http_requests_total{job="web", ${track}}). Do not aggregate it with C(sum()) and do not use
+            C(rate()) or C(increase()). The judge takes raw differences per series, which handles each
+            instance's counter resets, and sums them.
+          - CloudWatch. A metric with C(stat=Sum), for example the ALB's C(RequestCount) of a target group.
+        type: raw
+      errors:
+        description:
+          - C(errors) metrics. The failed requests, in the same form as O(metrics[].requests), for example
+            C(http_requests_total{job="web", ${track}, code=~"5.."}).
+        type: raw
+      count:
+        description:
+          - C(latency) metrics. The histogram's request count, for example
+            C(http_request_duration_seconds_count{job="web", ${track}}). Per-instance series, as for
+            O(metrics[].requests).
+          - CloudWatch. For example C(TargetResponseTime) with C(stat=SampleCount).
+        type: raw
+      bucket:
+        description:
+          - C(latency) metrics. The histogram bucket of the requests that were fast enough, for example
+            C(http_request_duration_seconds_bucket{job="web", ${track}, le="0.5"}). If the query returns several
+            buckets, set O(metrics[].le) to choose one.
+          - CloudWatch. The count of fast requests, for example C(TargetResponseTime) with C(stat="TC(:0.5)").
+        type: raw
+      le:
+        description:
+          - C(latency) metrics on Prometheus. The bucket bound, in seconds, above which a request is slow, when
+            O(metrics[].bucket) returns several buckets. It must be one of the histogram's bounds.
+        type: float
+      query:
+        description:
+          - C(threshold) metrics. The scalar query to guard, evaluated for the canary.
+          - C(${track}) is replaced by the canary's selector.
+          - For example C(histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{${track}}[1m])))).
+        type: raw
+      min:
+        description: C(threshold) metrics. Lowest allowed value (inclusive).
+        type: float
+      max:
+        description: C(threshold) metrics. Highest allowed value (inclusive).
+        type: float
+      canary:
+        description:
+          - Queries for the canary only, overriding the templates of the same role. Keys are the roles
+            (O(metrics[].requests), O(metrics[].errors), O(metrics[].count), O(metrics[].bucket),
+            O(metrics[].query)).
+        type: dict
+        suboptions:
+          requests:
+            description: The canary's requests query.
+            type: raw
+          errors:
+            description: The canary's errors query.
+            type: raw
+          count:
+            description: The canary's histogram count query.
+            type: raw
+          bucket:
+            description: The canary's histogram bucket query.
+            type: raw
+          query:
+            description: The canary's threshold query.
+            type: raw
+      baseline:
+        description:
+          - Queries for the baseline only, overriding the templates of the same role (threshold metrics have
+            none).
+        type: dict
+        suboptions:
+          requests:
+            description: The baseline's requests query.
+            type: raw
+          errors:
+            description: The baseline's errors query.
+            type: raw
+          count:
+            description: The baseline's histogram count query.
+            type: raw
+          bucket:
+            description: The baseline's histogram bucket query.
+            type: raw
+      canary_track:
+        description: This metric's value of C(${track}) for the canary, overriding O(canary_track).
+        type: str
+      baseline_track:
+        description: This metric's value of C(${track}) for the baseline, overriding O(baseline_track).
+        type: str
+      max_ratio:
+        description: This metric's design effect, overriding O(max_ratio).
+        type: float
+      rate_floor:
+        description: This metric's rate floor, overriding O(rate_floor).
+        type: float
+      dispersion:
+        description: Whether this metric corrects for per-arm overdispersion, overriding O(dispersion).
+        type: bool
+      period:
+        description:
+          - CloudWatch metrics. The period in seconds of the per-period sums (V(60), or V(1), V(5), V(10), V(20),
+            V(30) for high-resolution metrics, or a multiple of 60). The module sets it on every query of the
+            metric. O(window) should be a multiple of it.
+          - Default V(60) for CloudWatch metrics. Not used with Prometheus.
+        type: int
+      stratum_label:
+        description:
+          - Prometheus C(errors) and C(latency) metrics. Compare canary and baseline per value of this label (for
+            example C(zone)) instead of in total. A value seen on one arm only is not compared.
+        type: str
+  canary_track:
+    description:
+      - The value of C(${track}) in the canary's queries, for example V(track="canary") in PromQL, or a
+        target group dimension value such as V(targetgroup/web-canary/0123456789abcdef) in CloudWatch.
+    type: str
+  baseline_track:
+    description:
+      - The value of C(${track}) in the baseline's queries, for example V(track="stable").
+    type: str
+  start_time:
+    description:
+      - When the canary started taking traffic. Data before it is not used.
+      - An RFC 3339 date-time (V(2024-05-01T12:00:00Z). Without an offset it is UTC), unix seconds, or a relative
+        time such as V(-10m).
+      - A relative time moves with every poll. When polling, record the start once, for example with
+        C(now(utc=true, fmt='%Y-%m-%dT%H:%M:%SZ')), and pass that.
+    type: raw
+    required: true
+  end_time:
+    description:
+      - End of the analysis, in the forms of O(start_time). Default now.
+      - Set it to replay a past canary. The verdict is then the one a poll at that moment would have returned.
+    type: raw
+  window:
+    description:
+      - Length of the comparison windows, in seconds or as a duration (V(30s), V(1m)). At least the scrape
+        interval (Prometheus) or the period (CloudWatch).
+      - Only complete windows are used. Until the first one is complete the verdict is V(continue).
+    type: raw
+    default: 60
+  step:
+    description:
+      - Step of the Prometheus range queries. It must divide O(window), so that samples fall on window boundaries.
+      - Default is the largest divisor of O(window) that is not above 15 s. It is made coarser when the range would
+        exceed Prometheus' 11,000 points per series.
+    type: raw
+  alpha:
+    description:
+      - Probability of failing a canary that is as good as the baseline, over the whole analysis and however
+        often it is polled. It is split evenly across the C(errors) and C(latency) metrics.
+    type: float
+    default: 0.01
+  beta:
+    description:
+      - Probability of passing a canary whose rate is O(max_ratio) times the baseline's (and above
+        O(rate_floor)), per metric.
+    type: float
+    default: 0.01
+  max_ratio:
+    description:
+      - The design effect. The ratio of canary to baseline error (or slow) rate that must be caught with
+        probability 1 - O(beta). Above 1. Smaller ratios take longer to decide.
+    type: float
+    default: 2.0
+  rate_floor:
+    description:
+      - Absolute error rate below which the canary passes even when errors are too rare to compare ratios. The
+        pass needs about 7 / O(rate_floor) canary requests without errors. V(0) disables this pass route.
+    type: float
+    default: 0.0001
+  dispersion:
+    description:
+      - Correct for per-arm overdispersion, where canary and baseline rates wobble independently from window to
+        window more than chance allows. It never makes a decision earlier.
+    type: bool
+    default: true
+  min_duration:
+    description:
+      - The canary cannot pass before this duration since O(start_time) (seconds or V(5m)). It can fail earlier.
+    type: raw
+    default: 0
+  max_duration:
+    description:
+      - Deadline, counted from O(start_time) (seconds or V(30m)). At and after it, an undecided analysis is
+        V(inconclusive). Data after the deadline is not read.
+      - Without it there is no deadline. Set it, so that a canary without data cannot hold a rollout forever.
+    type: raw
+  url:
+    description:
+      - Base URL of the Prometheus HTTP API, for example V(http://localhost:9090).
+      - Required when a metric uses O(metrics[].provider=prometheus).
+    type: str
+    required: false
+  validate_certs:
+    description:
+      - Verify TLS certificates, of the Prometheus server and of the AWS API.
+      - Set to V(false) only for self-signed test servers.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - canary.release.prometheus
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads. It queries and judges in check mode too.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+notes:
+  - boto3 is only needed (and the AWS options only used) when a metric uses O(metrics[].provider=cloudwatch).
+  - Needs the C(cloudwatch:GetMetricData) permission for CloudWatch metrics.
+  - The queries run from the host the task runs on. Give O(url) as that host sees Prometheus (or use C(delegate_to)).
+seealso:
+  - module: canary.release.prometheus_query
+  - module: canary.release.cloudwatch_metrics
+'''
+
+EXAMPLES = r'''
+- name: Record when the canary started taking traffic
+  ansible.builtin.set_fact:
+    canary_started: "{{ now(utc=true, fmt='%Y-%m-%dT%H:%M:%SZ') }}"
+
+- name: Judge the canary every 30 s until it passes or fails (at most 30 minutes)
+  canary.release.analysis:
+    url: http://prometheus.example.com:9090
+    start_time: "{{ canary_started }}"
+    min_duration: 5m
+    max_duration: 30m
+    canary_track: track="canary"
+    baseline_track: track="stable"
+    metrics:
+      - name: http_errors
+        kind: errors
+        requests: http_requests_total{job="web", ${track}}
+        errors: http_requests_total{job="web", ${track}, code=~"5.."}
+      - name: slow_requests
+        kind: latency
+        count: http_request_duration_seconds_count{job="web", ${track}}
+        bucket: http_request_duration_seconds_bucket{job="web", ${track}, le="0.5"}
+      - name: p99_latency
+        kind: threshold
+        query: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="web", ${track}}[1m])))
+        max: 1.5
+  register: analysis
+  until: analysis is failed or analysis.verdict != 'continue'
+  retries: 70
+  delay: 30
+
+- name: Stop the rollout unless the canary passed
+  ansible.builtin.fail:
+    msg: "{{ analysis.reason }}"
+  when: analysis.verdict != 'pass'
+
+- name: Canary and baseline target groups of an ALB, from CloudWatch
+  canary.release.analysis:
+    region: eu-west-1
+    start_time: "{{ canary_started }}"
+    max_duration: 1h
+    window: 60
+    canary_track: targetgroup/web-canary/0123456789abcdef
+    baseline_track: targetgroup/web-stable/fedcba9876543210
+    metrics:
+      - name: alb_5xx
+        kind: errors
+        provider: cloudwatch
+        period: 60
+        requests:
+          namespace: AWS/ApplicationELB
+          metric_name: RequestCount
+          dimensions: {LoadBalancer: app/web/0123456789abcdef, TargetGroup: "${track}"}
+        errors:
+          namespace: AWS/ApplicationELB
+          metric_name: HTTPCode_Target_5XX_Count
+          dimensions: {LoadBalancer: app/web/0123456789abcdef, TargetGroup: "${track}"}
+      - name: alb_slow
+        kind: latency
+        provider: cloudwatch
+        count:
+          namespace: AWS/ApplicationELB
+          metric_name: TargetResponseTime
+          dimensions: {LoadBalancer: app/web/0123456789abcdef, TargetGroup: "${track}"}
+          stat: SampleCount
+        bucket:
+          namespace: AWS/ApplicationELB
+          metric_name: TargetResponseTime
+          dimensions: {LoadBalancer: app/web/0123456789abcdef, TargetGroup: "${track}"}
+          stat: "TC(:0.5)"
+  register: analysis
+  until: analysis is failed or analysis.verdict != 'continue'
+  retries: 65
+  delay: 60
+
+- name: Queries per arm, when the arms differ by more than one selector
+  canary.release.analysis:
+    url: http://prometheus.example.com:9090
+    start_time: "2024-05-01T12:00:00Z"
+    end_time: "2024-05-01T12:30:00Z"
+    max_duration: 30m
+    metrics:
+      - name: http_errors
+        kind: errors
+        canary:
+          requests: http_requests_total{job="web-canary"}
+          errors: http_requests_total{job="web-canary", code=~"5.."}
+        baseline:
+          requests: http_requests_total{job="web", instance=~"web-(1|2|3):9100"}
+          errors: http_requests_total{job="web", instance=~"web-(1|2|3):9100", code=~"5.."}
+        on_no_data: fail
+  register: replay
+'''
+
+RETURN = r'''
+verdict:
+  description:
+    - V(fail) when a metric failed (its test crossed the fail boundary, a guard was breached, or it had no data
+      under O(metrics[].on_no_data=fail)).
+    - V(pass) when every metric passed and O(min_duration) has elapsed.
+    - V(inconclusive) at or after the deadline otherwise.
+    - V(continue) otherwise. Poll again.
+  returned: success
+  type: str
+  choices: [pass, fail, continue, inconclusive]
+  sample: fail
+reason:
+  description: One line saying why, naming the deciding metric and its numbers.
+  returned: success
+  type: str
+  sample: "fail: http_errors: canary 5.31% (124/2335) vs baseline 1.06% (204/19192), ratio 4.99; log mixture LR 5.45 >= 4.61 (ratio >= 2 is likely)"
+metrics:
+  description:
+    - Per metric, in the order given. C(status) is V(pass), V(fail), V(continue) or V(no_data) for C(errors) and
+      C(latency), and V(ok), V(fail) or V(no_data) for C(threshold).
+    - C(decided_at) is the end of the window (or the sample time of a breach) that decided, unix seconds.
+    - C(evidence) of a test has the counts (C(canary_requests), C(canary_errors), C(baseline_requests),
+      C(baseline_errors), the rates), C(ratio_estimate), C(log_mixture_lr) and C(fail_threshold), C(log_lr) and
+      C(pass_threshold), C(e_value), C(canary_rate_upper) and C(rate_floor), C(dispersion_factor), C(route),
+      C(windows) and C(data_notes) (counter resets, dropped gaps, new series). A guard's has C(samples),
+      C(last_value), C(breached_at) and C(breach_value).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - name: http_errors
+      kind: errors
+      on_no_data: hold
+      status: fail
+      decided_at: 1714565040.0
+      reason: "http_errors: canary 5.31% (124/2335) vs baseline 1.06% (204/19192), ratio 4.99; log mixture LR 5.45 >= 4.61"
+      evidence: {canary_requests: 2335.0, canary_errors: 124.0, ratio_estimate: 4.99, log_mixture_lr: 5.45}
+elapsed:
+  description: Seconds from O(start_time) to O(end_time).
+  returned: success
+  type: float
+  sample: 240.0
+deadline:
+  description: O(start_time) + O(max_duration) in unix seconds, or null without O(max_duration).
+  returned: success
+  type: float
+  sample: 1714566600.0
+start_time:
+  description: O(start_time) in unix seconds (rounded to the millisecond).
+  returned: success
+  type: float
+  sample: 1714564800.0
+now:
+  description: O(end_time) (default the module's clock) in unix seconds.
+  returned: success
+  type: float
+  sample: 1714565040.0
+start_time_rfc3339:
+  description: O(start_time) as RFC 3339 UTC.
+  returned: success
+  type: str
+  sample: "2024-05-01T12:00:00Z"
+end_time_rfc3339:
+  description: O(end_time) as RFC 3339 UTC.
+  returned: success
+  type: str
+  sample: "2024-05-01T12:04:00Z"
+window:
+  description: The window length in seconds.
+  returned: success
+  type: float
+  sample: 60.0
+windows:
+  description: Number of complete windows analysed (up to the deadline).
+  returned: success
+  type: int
+  sample: 4
+alpha:
+  description: O(alpha).
+  returned: success
+  type: float
+  sample: 0.01
+alpha_per_metric:
+  description: O(alpha) divided by the number of C(errors) and C(latency) metrics.
+  returned: success
+  type: float
+  sample: 0.005
+beta:
+  description: O(beta).
+  returned: success
+  type: float
+  sample: 0.01
+step:
+  description: Step of the Prometheus range queries in seconds, null without Prometheus metrics.
+  returned: success
+  type: float
+  sample: 15.0
+queries:
+  description:
+    - What was sent, one entry per metric, arm and role. A query shared by several metrics was sent once
+      (same C(key)).
+    - C(query) is the PromQL string after substitution, or the CloudWatch query dict (with its C(id)).
+    - C(series) and C(samples) count what came back (null when the query failed or was not sent). C(error) is the
+      failure, or null.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - metric: http_errors
+      arm: canary
+      role: requests
+      provider: prometheus
+      key: m0_canary_requests
+      query: http_requests_total{job="web", track="canary"}
+      series: 2
+      samples: 34
+      error: null
+api_calls:
+  description: Requests made. C(prometheus) counts range queries and C(cloudwatch) counts GetMetricData calls.
+  returned: success
+  type: dict
+  sample: {prometheus: 4, cloudwatch: 0}
+'''
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import check_sdk_version_supported
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleBotocoreError
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.canary.release.plugins.module_utils.analysis_request import AnalysisRequestError
+from ansible_collections.canary.release.plugins.module_utils.analysis_run import run_analysis
+from ansible_collections.canary.release.plugins.module_utils.cloudwatch_retry import retrying_get_metric_data
+from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
+from ansible_collections.canary.release.plugins.module_utils.prometheus_api import client_from_options
+
+ROLE_OPTIONS = ('requests', 'errors', 'count', 'bucket', 'query')
+
+
+def argument_spec():
+    arm = dict((role, dict(type='raw')) for role in ROLE_OPTIONS)
+    baseline = dict((role, dict(type='raw')) for role in ROLE_OPTIONS if role != 'query')
+    metric = dict(
+        name=dict(type='str', required=True),
+        kind=dict(type='str', required=True, choices=['errors', 'latency', 'threshold']),
+        provider=dict(type='str', default='prometheus', choices=['prometheus', 'cloudwatch']),
+        on_no_data=dict(type='str', default='hold', choices=['hold', 'fail', 'pass']),
+        le=dict(type='float'),
+        min=dict(type='float'),
+        max=dict(type='float'),
+        canary=dict(type='dict', options=arm),
+        baseline=dict(type='dict', options=baseline),
+        canary_track=dict(type='str'),
+        baseline_track=dict(type='str'),
+        max_ratio=dict(type='float'),
+        rate_floor=dict(type='float'),
+        dispersion=dict(type='bool'),
+        period=dict(type='int'),
+        stratum_label=dict(type='str'),
+    )
+    metric.update((role, dict(type='raw')) for role in ROLE_OPTIONS)
+    return dict(
+        metrics=dict(type='list', elements='dict', required=True, options=metric),
+        canary_track=dict(type='str'),
+        baseline_track=dict(type='str'),
+        start_time=dict(type='raw', required=True),
+        end_time=dict(type='raw'),
+        window=dict(type='raw', default=60),
+        step=dict(type='raw'),
+        alpha=dict(type='float', default=0.01),
+        beta=dict(type='float', default=0.01),
+        max_ratio=dict(type='float', default=2.0),
+        rate_floor=dict(type='float', default=0.0001),
+        dispersion=dict(type='bool', default=True),
+        min_duration=dict(type='raw', default=0),
+        max_duration=dict(type='raw'),
+        url=dict(type='str'),
+        bearer_token=dict(type='str', no_log=True),
+        url_username=dict(type='str', aliases=['username']),
+        url_password=dict(type='str', no_log=True, aliases=['password']),
+        client_cert=dict(type='path'),
+        client_key=dict(type='path'),
+        ca_path=dict(type='path'),
+        validate_certs=dict(type='bool', default=True),
+        headers=dict(type='dict', default={}),
+        timeout=dict(type='float', default=30),
+        use_proxy=dict(type='bool', default=True),
+        method=dict(type='str', default='auto', choices=['auto', 'GET', 'POST']),
+    )
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[('bearer_token', 'url_username'), ('bearer_token', 'url_password')],
+        supports_check_mode=True,
+        check_boto3=False,
+    )
+    params = module.params
+
+    def prometheus_client():
+        if not params['url']:
+            raise AnalysisRequestError('url is required when a metric uses provider prometheus')
+        return client_from_options(params.get)
+
+    def cloudwatch_call():
+        try:
+            check_sdk_version_supported(warn=module.warn)
+        except AnsibleBotocoreError as error:
+            module.fail_json(msg='a metric uses provider cloudwatch: %s' % error)
+        return retrying_get_metric_data(module.client('cloudwatch'))
+
+    try:
+        result, warnings = run_analysis(params, prometheus_client=prometheus_client, cloudwatch_call=cloudwatch_call)
+    except AnalysisRequestError as error:
+        module.fail_json(msg=str(error))
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, **json_safe(result))
+
+
+if __name__ == '__main__':
+    main()
