@@ -36,6 +36,8 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory
+
 DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_VALIDATE_COMMAND = 'nginx -t'
 DEFAULT_RELOAD_COMMAND = 'nginx -s reload'
@@ -166,19 +168,6 @@ def read_bytes(path):
         raise ConfigFileError('cannot read %s: %s' % (path, error.strerror))
 
 
-def _fsync_directory(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path, data, mode=None):
     """Replace ``path`` with ``data`` by rename, keeping the existing file's mode, owner and group.
 
@@ -215,7 +204,7 @@ def atomic_write(path, data, mode=None):
         except OSError:
             pass
         raise ConfigFileError('cannot write %s: %s' % (path, getattr(error, 'strerror', error)))
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def backup_copy(path):

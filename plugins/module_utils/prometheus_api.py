@@ -406,6 +406,24 @@ CONNECTION_OPTIONS = ('url', 'bearer_token', 'url_username', 'url_password', 'cl
                       'validate_certs', 'headers', 'timeout', 'use_proxy', 'method')
 
 
+def connection_argument_spec(url_required=True):
+    """The module argument spec of the connection options (documented by the canary.release.prometheus fragment)."""
+    return dict(
+        url=dict(type='str', required=url_required),
+        bearer_token=dict(type='str', no_log=True),
+        url_username=dict(type='str', aliases=['username']),
+        url_password=dict(type='str', no_log=True, aliases=['password']),
+        client_cert=dict(type='path'),
+        client_key=dict(type='path'),
+        ca_path=dict(type='path'),
+        validate_certs=dict(type='bool', default=True),
+        headers=dict(type='dict', default={}),
+        timeout=dict(type='float', default=30),
+        use_proxy=dict(type='bool', default=True),
+        method=dict(type='str', default='auto', choices=['auto', 'GET', 'POST']),
+    )
+
+
 def client_from_options(get_option):
     """A :class:`PrometheusClient` from plugin options; ``get_option(name)`` returns an option's value."""
     return PrometheusClient(**dict((name, get_option(name)) for name in CONNECTION_OPTIONS))

@@ -44,6 +44,8 @@ import tempfile
 import time
 import uuid
 
+from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory
+
 SCHEMA_VERSION = 1
 STATUSES = ('running', 'paused', 'promoted', 'rolled_back', 'aborted')
 UNFINISHED = ('running', 'paused')
@@ -118,19 +120,6 @@ def validate_version(version, what='version'):
     return version
 
 
-def _fsync_directory(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_json(path, document):
     """Replace ``path`` with ``document`` as JSON: temporary file beside it, fsync, rename, fsync the directory.
 
@@ -152,7 +141,7 @@ def atomic_write_json(path, document):
         except OSError:
             pass
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def read_json(path):
@@ -211,7 +200,7 @@ class StateFiles(object):
         except OSError as error:
             if error.errno != errno.ENOENT:
                 raise StateError('cannot remove %s: %s' % (self.lock_path, error.strerror))
-        _fsync_directory(self.state_dir)
+        fsync_directory(self.state_dir)
 
     def ensure_directory(self):
         try:

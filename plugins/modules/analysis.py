@@ -521,7 +521,7 @@ from ansible_collections.canary.release.plugins.module_utils.analysis_request im
 from ansible_collections.canary.release.plugins.module_utils.analysis_run import run_analysis
 from ansible_collections.canary.release.plugins.module_utils.cloudwatch_retry import retrying_get_metric_data
 from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
-from ansible_collections.canary.release.plugins.module_utils.prometheus_api import client_from_options
+from ansible_collections.canary.release.plugins.module_utils.prometheus_api import client_from_options, connection_argument_spec
 
 ROLE_OPTIONS = ('requests', 'errors', 'count', 'bucket', 'query')
 
@@ -548,7 +548,7 @@ def argument_spec():
         stratum_label=dict(type='str'),
     )
     metric.update((role, dict(type='raw')) for role in ROLE_OPTIONS)
-    return dict(
+    spec = dict(
         metrics=dict(type='list', elements='dict', required=True, options=metric),
         canary_track=dict(type='str'),
         baseline_track=dict(type='str'),
@@ -563,19 +563,9 @@ def argument_spec():
         dispersion=dict(type='bool', default=True),
         min_duration=dict(type='raw', default=0),
         max_duration=dict(type='raw'),
-        url=dict(type='str'),
-        bearer_token=dict(type='str', no_log=True),
-        url_username=dict(type='str', aliases=['username']),
-        url_password=dict(type='str', no_log=True, aliases=['password']),
-        client_cert=dict(type='path'),
-        client_key=dict(type='path'),
-        ca_path=dict(type='path'),
-        validate_certs=dict(type='bool', default=True),
-        headers=dict(type='dict', default={}),
-        timeout=dict(type='float', default=30),
-        use_proxy=dict(type='bool', default=True),
-        method=dict(type='str', default='auto', choices=['auto', 'GET', 'POST']),
     )
+    spec.update(connection_argument_spec(url_required=False))
+    return spec
 
 
 def main():

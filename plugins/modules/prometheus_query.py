@@ -186,29 +186,20 @@ from ansible_collections.canary.release.plugins.module_utils.json_safe import js
 from ansible_collections.canary.release.plugins.module_utils.prometheus_api import (
     PrometheusError,
     client_from_options,
+    connection_argument_spec,
 )
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         query=dict(type='str', required=True),
         time=dict(type='raw'),
         start=dict(type='raw'),
         end=dict(type='raw'),
         step=dict(type='raw'),
-        url=dict(type='str', required=True),
-        bearer_token=dict(type='str', no_log=True),
-        url_username=dict(type='str', aliases=['username']),
-        url_password=dict(type='str', no_log=True, aliases=['password']),
-        client_cert=dict(type='path'),
-        client_key=dict(type='path'),
-        ca_path=dict(type='path'),
-        validate_certs=dict(type='bool', default=True),
-        headers=dict(type='dict', default={}),
-        timeout=dict(type='float', default=30),
-        use_proxy=dict(type='bool', default=True),
-        method=dict(type='str', default='auto', choices=['auto', 'GET', 'POST']),
     )
+    spec.update(connection_argument_spec(url_required=True))
+    return spec
 
 
 def main():
