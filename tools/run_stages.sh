@@ -22,7 +22,8 @@ copy_collection_tree() {
     rm -rf "$root"
     mkdir -p "$target"
     tar -cf - --exclude=./.git --exclude=./.venv --exclude=./tests/output --exclude=__pycache__ \
-        --exclude=.pytest_cache --exclude=.hypothesis --exclude=./bench/scratch --exclude='./*.tar.gz' . \
+        --exclude=.pytest_cache --exclude=.hypothesis \
+        --exclude=.terraform --exclude='*.tfstate' --exclude='*.tfstate.*' --exclude=./bench/scratch --exclude='./*.tar.gz' . \
         | tar -xf - -C "$target"
     # ansible-test finds dependencies only beside the collection: link the ones the ansible package ships.
     local installed
