@@ -82,6 +82,27 @@ def target_summary(output):
     return '\n'.join(lines)
 
 
+def headline(output):
+    """The README's headline table: ratio 1 and 2 at >= 1 req/s (grid), and every other group at ratio 1 and 2."""
+    lines = ['| scenario | judge fail % | fail CP95 high % | judge w/o dispersion fail % | undecided % | judge N | SPRT 2s N '
+             '| known-baseline SPRT N | Flagger tuned N | judge/SPRT | judge/Flagger tuned |', '|' + '---|' * 11]
+    for item in output['scenarios']:
+        scenario = item['scenario']
+        if scenario['ratio'] not in (1.0, 2.0) or (scenario['group'] == 'grid' and scenario['traffic'] < 1.0):
+            continue
+        stats = item['methods']
+        judge = stats['judge']
+        tuned = stats['flagger_tuned']
+        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            _short_name(scenario['name']), _pct(judge['fail']), _pct(judge['fail_ci95'][1]),
+            _pct(stats['judge_no_dispersion']['fail']), _pct(judge['undecided']), _num(judge['mean_canary_requests']),
+            _num(stats['sprt_two_sample']['mean_canary_requests']),
+            _num(stats['sprt_known_baseline']['mean_canary_requests']), _requests(tuned),
+            _ratio(judge['mean_canary_requests'], stats['sprt_two_sample']['mean_canary_requests']),
+            'n/a' if tuned is None else _ratio(judge['mean_canary_requests'], tuned['mean_canary_requests'])))
+    return '\n'.join(lines)
+
+
 def markdown(output):
     """Markdown tables of every scenario: decisions (% of runs) and mean canary requests to a decision."""
     methods = ('judge', 'judge_no_dispersion', 'sprt_two_sample', 'sprt_known_baseline', 'fixed_sample',
@@ -216,6 +237,8 @@ def main(argv=None):
         plot(output, args.plot)
     if args.markdown:
         print(target_summary(output))
+        print()
+        print(headline(output))
         print()
         print(markdown(output))
     return 0

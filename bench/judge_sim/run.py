@@ -165,15 +165,18 @@ def main(argv=None):
     parser.add_argument('--horizon-hours', type=float, default=24.0)
     parser.add_argument('--only', default='', help='comma-separated substrings of scenario names or groups')
     args = parser.parse_args(argv)
-    grid = scenarios(args.horizon_hours * HOUR)
+    everything = scenarios(args.horizon_hours * HOUR)
+    # A scenario's seed follows from its place in the whole grid, so a run with --only reproduces the full run's
+    # figures for the scenarios it selects.
+    grid = list(enumerate(everything))
     if args.only:
         wanted = [part.strip() for part in args.only.split(',') if part.strip()]
-        grid = [sc for sc in grid if any(part in sc.name or part == sc.group for part in wanted)]
+        grid = [(place, sc) for place, sc in grid if any(part in sc.name or part == sc.group for part in wanted)]
     started = time.time()
     results = []
     verified = {'checked': 0, 'mismatches': 0}
-    for number, scenario in enumerate(grid):
-        seed = args.seed + 7919 * number
+    for number, (place, scenario) in enumerate(grid):
+        seed = args.seed + 7919 * place
         outcomes, info, data, designs = simulate(scenario, args.runs, seed, verify_runs=args.verify_runs)
         check = verify(scenario, outcomes, data, designs) if args.verify_runs else {'checked': 0, 'mismatches': 0}
         verified['checked'] += check['checked']
@@ -203,7 +206,8 @@ def main(argv=None):
         'alpha': sim.ALPHA, 'beta': sim.BETA, 'max_ratio': sim.MAX_RATIO,
         'judge_design': {'rate_floor': core.DEFAULT_RATE_FLOOR, 'mixture': core.CountsDesign().mixture,
                          'fail_threshold': core.CountsDesign().fail_threshold,
-                         'pass_threshold': core.CountsDesign().pass_threshold},
+                         'pass_threshold': core.CountsDesign().pass_threshold,
+                         'dispersion_confidence': core.DISPERSION_CONFIDENCE},
         'versions': versions(),
         'runtime_seconds': round(time.time() - started, 1),
         'verification': verified,

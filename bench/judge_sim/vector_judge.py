@@ -28,7 +28,8 @@ class VectorJudge:
         self.mh_denominator = np.zeros(runs)
         self.residual = np.zeros(runs)
         self.information = np.zeros(runs)
-        self.kappa = np.zeros(runs)
+        self.spread = np.zeros((3, runs))
+        self.kappa = np.ones(runs)
         self.phi = np.ones(runs)
         self.squared_errors = np.zeros(runs)
         self.errors = np.zeros(runs)
@@ -51,6 +52,7 @@ class VectorJudge:
         mixture = self.mixture
         pseudo = core.CENTRING_PSEUDO_COUNT
         centring = (self.mh_numerator[index] + pseudo) / (self.mh_denominator[index] + pseudo)
+        informed = (self.mh_numerator[index] > 0) & (self.mh_denominator[index] > 0)
         self.canary_requests[index] += n_c
         self.canary_errors[index] += x_c
         errors = x_c + x_b
@@ -67,7 +69,7 @@ class VectorJudge:
             count = self.errors[index] + np.where(valid, errors, 0.0)
             self.squared_errors[index] = squared
             self.errors[index] = count
-            pair = valid & (errors >= 2.0)
+            pair = valid & (errors >= 2.0) & informed
             share = centring * n_c / (centring * n_c + n_b)
             variance = share * (1.0 - share)
             deviation = x_c - errors * share
@@ -75,11 +77,26 @@ class VectorJudge:
             information = self.information[index] + np.where(pair, errors * (errors - 1.0) * variance, 0.0)
             self.residual[index] = residual
             self.information[index] = information
+            binomial = errors * variance
+            spread = binomial * (2.0 * binomial + 1.0 - 6.0 * variance)
+            spreads = self.spread[:, index]
+            spreads[0] = spreads[0] + np.where(pair, spread, 0.0)
+            spreads[1] = spreads[1] + np.where(pair, spread * (errors - 1.0), 0.0)
+            spreads[2] = spreads[2] + np.where(pair, spread * (errors - 1.0) * (errors - 1.0), 0.0)
+            self.spread[:, index] = spreads
             self.mh_numerator[index] += np.where(valid, x_c * n_b / total, 0.0)
             self.mh_denominator[index] += np.where(valid, x_b * n_c / total, 0.0)
             positive = information > 0
-            kappa = np.minimum(1.0, np.maximum(0.0, residual / np.where(positive, information, 1.0)))
-            kappa = np.where(positive, kappa, self.kappa[index])
+            # core.kappa_upper_bound, same operations in the same order.
+            z_squared = core.DISPERSION_Z * core.DISPERSION_Z
+            quadratic = information * information - z_squared * spreads[2]
+            linear = residual * information + z_squared * spreads[1]
+            constant = residual * residual - z_squared * spreads[0]
+            solvable = quadratic > 0
+            root = (linear + np.sqrt(np.maximum(linear * linear - quadratic * constant, 0.0))) \
+                / np.where(solvable, quadratic, 1.0)
+            bound = np.where(solvable, np.minimum(1.0, np.maximum(0.0, root)), 1.0)
+            kappa = np.where(positive, bound, self.kappa[index])
             self.kappa[index] = kappa
             if self.design.dispersion:
                 phi = np.where(count > 0, 1.0 + kappa * (squared / np.where(count > 0, count, 1.0) - 1.0),

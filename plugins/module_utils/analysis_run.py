@@ -14,21 +14,18 @@ query is not an error but no data for the metrics that need it (see :mod:`analys
 """
 
 from ansible_collections.canary.release.plugins.module_utils.analysis_fetch import (
-    FetchResult,
-    fetch_cloudwatch,
-    fetch_prometheus,
+    fetch_plan,
     judge_metrics,
     query_report,
 )
 from ansible_collections.canary.release.plugins.module_utils.analysis_request import (
     AnalysisRequestError,
     build_plan,
-    prometheus_step,
+    period_warnings,
 )
 from ansible_collections.canary.release.plugins.module_utils.judge import JudgeError, judge
 from ansible_collections.canary.release.plugins.module_utils.latency_counts import LE_LABEL
 from ansible_collections.canary.release.plugins.module_utils.metric_series import MetricSeriesError, normalize_series_list
-from ansible_collections.canary.release.plugins.module_utils.prometheus_api import PrometheusError
 from ansible_collections.canary.release.plugins.module_utils.sequential_counts import (
     DEFAULT_ALPHA,
     DEFAULT_BETA,
@@ -44,12 +41,16 @@ from ansible_collections.canary.release.plugins.module_utils.time_spec import (
     parse_time,
 )
 
-DEFAULT_WINDOW = 60.0
+# Default window without CloudWatch metrics: a common scrape interval. Short windows decide sooner (decisions are
+# taken at window ends) and hold fewer errors each, which keeps the overdispersion correction cheap: in the judge's
+# benchmark set-up a 10x regression at 50 canary req/s fails after ~2,450 canary requests with 15 s windows against
+# ~9,000 with 60 s windows (docs/analysis.md). With CloudWatch metrics the default is their largest period.
+DEFAULT_WINDOW = 15.0
 # A start_time further than this after the end is a mistake (a time zone, a swapped option), not clock skew.
 FUTURE_START_TOLERANCE = 300.0
 
 DEFAULTS = {
-    'end_time': None, 'window': DEFAULT_WINDOW, 'step': None, 'alpha': DEFAULT_ALPHA, 'beta': DEFAULT_BETA,
+    'end_time': None, 'window': None, 'step': None, 'alpha': DEFAULT_ALPHA, 'beta': DEFAULT_BETA,
     'max_ratio': DEFAULT_MAX_RATIO, 'rate_floor': DEFAULT_RATE_FLOOR, 'dispersion': True, 'min_duration': 0.0,
     'max_duration': None, 'canary_track': None, 'baseline_track': None,
 }
@@ -76,8 +77,9 @@ def _duration(options, name, positive=False):
 
 
 def resolve_times(options, now):
-    """``start``, ``end`` (unix seconds, rounded to ms), ``window``, ``min_duration``, ``max_duration``,
-    ``deadline`` and ``fetch_end`` (the end, or the deadline when earlier) from the options."""
+    """``start``, ``end`` (unix seconds, rounded to ms), ``window`` (None when not given, see
+    :func:`default_window`), ``min_duration``, ``max_duration``, ``deadline`` and ``fetch_end`` (the end, or the
+    deadline when earlier) from the options."""
     if options.get('start_time') is None:
         raise AnalysisRequestError('start_time is required (the moment the canary started taking traffic)')
     start = _time(options, 'start_time', now)
@@ -95,6 +97,12 @@ def resolve_times(options, now):
     fetch_end = end if deadline is None else min(end, deadline)
     return {'start': start, 'end': end, 'window': window, 'min_duration': min_duration, 'max_duration': max_duration,
             'deadline': deadline, 'fetch_end': fetch_end}
+
+
+def default_window(plan):
+    """The window when none is given: the largest CloudWatch period of the metrics, else :data:`DEFAULT_WINDOW`."""
+    periods = [entry.options['period'] for entry in plan.metrics if entry.options.get('period')]
+    return float(max(periods)) if periods else DEFAULT_WINDOW
 
 
 def _check_design(options):
@@ -149,31 +157,12 @@ def run_analysis(options, prometheus_client=None, cloudwatch_call=None, now=None
     _check_design(options)
     plan = build_plan(options.get('metrics'), canary_track=options['canary_track'],
                       baseline_track=options['baseline_track'])
-    warnings = []
-    for entry in plan.metrics:
-        period = entry.options.get('period')
-        if period and (times['window'] < period or abs(times['window'] / period - round(times['window'] / period)) > 1e-9):
-            warnings.append('metric %r: window (%gs) is not a multiple of its period (%ds); some windows hold no '
-                            'period and others two' % (entry.name, times['window'], period))
-    step = None
-    fetched = FetchResult()
-    reading = times['fetch_end'] > times['start']
-    if plan.prometheus:
-        step = prometheus_step(times['window'], times['start'], times['fetch_end'], step=_duration(options, 'step', True))
-        if prometheus_client is None:
-            raise AnalysisRequestError('a metric uses provider prometheus but no Prometheus connection is configured')
-        try:
-            client = prometheus_client()
-        except PrometheusError as error:
-            raise AnalysisRequestError(str(error))
-        if reading:
-            fetched.merge(fetch_prometheus(client, plan.prometheus, times['start'], times['fetch_end'], step))
-    if plan.cloudwatch:
-        if cloudwatch_call is None:
-            raise AnalysisRequestError('a metric uses provider cloudwatch but no AWS connection is configured')
-        call = cloudwatch_call()
-        if reading:
-            fetched.merge(fetch_cloudwatch(call, plan.cloudwatch, times['start'], times['fetch_end']))
+    if times['window'] is None:
+        times['window'] = default_window(plan)
+    warnings = period_warnings(plan, times['window'])
+    fetched, step = fetch_plan(plan, times['start'], times['fetch_end'], times['window'],
+                               prometheus_client=prometheus_client, cloudwatch_call=cloudwatch_call,
+                               step=_duration(options, 'step', True))
     problems = bucket_problems(plan, fetched)
     if problems:
         raise AnalysisRequestError('; '.join(problems))

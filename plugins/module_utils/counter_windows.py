@@ -27,8 +27,16 @@ Cumulative counters (Prometheus ``*_total``, histogram ``_count``/``_bucket``)
     intervals) after the first sample of any series of the same arm was born during the analysis, so its first value is
     counted as an increase from 0, observed at that sample. Without this the first error of every new error
     series would be lost, and the canary would look better than it is. Series present from the start only count
-    increases after their first sample. Samples before ``start`` may be passed (a look-back makes the first
-    window complete); an increase is only used when its first sample is at or after ``start``.
+    increases after their first sample.
+
+    *Start.* An increase is used only when both of its samples are at or after ``start``: a sample exactly at
+    ``start`` (the analysis module's range queries put one there) opens the first window. Samples before
+    ``start`` may be passed but only serve new-series detection and the scrape spacing; an increase from a
+    sample before ``start`` to one after it is dropped, because part of it was counted before the canary took
+    traffic (the instances' previous version, warm-up, health checks) and splitting it in proportion to time
+    would be a guess. Dropping it costs at most one scrape interval of data per series and biases neither arm:
+    the test conditions on each window's own request counts, whatever part of the window each arm's samples
+    cover.
 
 Per-period sums (CloudWatch ``Sum`` statistics, ``cumulative=False``)
     A datapoint ``(t, v)`` is the count over ``[t, t + period)``; it is put in the window that contains

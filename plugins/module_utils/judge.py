@@ -40,7 +40,7 @@ Every metric entry has ``name``, ``kind``, ``status`` (``pass``, ``fail``, ``con
 import math
 
 from ansible_collections.canary.release.plugins.module_utils.counter_windows import CounterWindowError, count_windows
-from ansible_collections.canary.release.plugins.module_utils.latency_counts import LatencyCountsError, slow_windows
+from ansible_collections.canary.release.plugins.module_utils.latency_counts import LatencyCountsError, parse_le, slow_windows
 from ansible_collections.canary.release.plugins.module_utils.metric_series import MetricSeriesError
 from ansible_collections.canary.release.plugins.module_utils.sequential_counts import (
     DEFAULT_ALPHA,
@@ -57,7 +57,7 @@ VERDICTS = ('pass', 'fail', 'continue', 'inconclusive')
 KINDS = ('errors', 'latency', 'threshold')
 TEST_KINDS = ('errors', 'latency')
 NO_DATA_POLICIES = ('hold', 'fail', 'pass')
-DEFAULT_WINDOW = 60.0
+DEFAULT_WINDOW = 15.0
 
 _INPUT_ERRORS = (CounterWindowError, LatencyCountsError, MetricSeriesError, ThresholdGuardError, CountsTestError)
 
@@ -131,7 +131,7 @@ def _windows(metric, kind, start_time, end, window):
     canary = metric.get('canary') or {}
     baseline = metric.get('baseline') or {}
     if not isinstance(canary, dict) or not isinstance(baseline, dict):
-        raise JudgeError('metric %r: canary and baseline must be dicts of series lists' % (metric.get('name'),))
+        raise JudgeError('canary and baseline must be dicts of series lists')
     options = dict(cumulative=metric.get('cumulative') is not False, period=metric.get('period'),
                    max_gap=metric.get('max_gap'), stratum_label=metric.get('stratum_label'))
     if kind == 'errors':
@@ -164,12 +164,38 @@ def _option(metric, key, settings):
     return settings[key] if value is None else value
 
 
-def _judge_test(metric, entry, settings):
+def _optional_seconds(metric, key):
+    value = metric.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                              or value <= 0):
+        raise JudgeError('%s must be a number of seconds > 0, got %r' % (key, value))
+
+
+def _check_metric(metric, entry, settings):
+    """Validate the metric's own options before any data is looked at (also when its query failed).
+
+    Returns the :class:`CountsDesign` of a test metric, None for a guard.
+    """
+    if entry['kind'] == 'threshold':
+        if 'min' not in metric and 'max' not in metric:
+            raise JudgeError('a threshold metric needs min, max or both')
+        check_threshold([], metric.get('min'), metric.get('max'))
+        return None
+    for key in ('period', 'max_gap'):
+        _optional_seconds(metric, key)
+    label = metric.get('stratum_label')
+    if label is not None and not isinstance(label, str):
+        raise JudgeError('stratum_label must be a label name, got %r' % (label,))
+    if entry['kind'] == 'latency' and metric.get('threshold') is not None:
+        parse_le(metric['threshold'])
+    return CountsDesign(alpha=settings['alpha_per_metric'], beta=settings['beta'],
+                        max_ratio=_number('max_ratio', _option(metric, 'max_ratio', settings)),
+                        rate_floor=_number('rate_floor', _option(metric, 'rate_floor', settings), 0.0),
+                        dispersion=bool(_option(metric, 'dispersion', settings)))
+
+
+def _judge_test(metric, entry, settings, design):
     kind = entry['kind']
-    design = CountsDesign(alpha=settings['alpha_per_metric'], beta=settings['beta'],
-                          max_ratio=_number('max_ratio', _option(metric, 'max_ratio', settings)),
-                          rate_floor=_number('rate_floor', _option(metric, 'rate_floor', settings), 0.0),
-                          dispersion=bool(_option(metric, 'dispersion', settings)))
     windowed = _windows(metric, kind, settings['start_time'], settings['end'], settings['window'])
     entry['evidence']['data_notes'] = windowed.notes
     if not _has_data(windowed.windows):
@@ -184,8 +210,6 @@ def _judge_test(metric, entry, settings):
 
 
 def _judge_guard(metric, entry, settings):
-    if 'min' not in metric and 'max' not in metric:
-        raise JudgeError('metric %r: a threshold metric needs min, max or both' % (entry['name'],))
     guard = check_threshold(metric.get('values'), metric.get('min'), metric.get('max'),
                             start=settings['start_time'], end=settings['end'])
     entry['evidence'].update({
@@ -276,15 +300,15 @@ def judge(metrics, start_time, now, window=DEFAULT_WINDOW, alpha=DEFAULT_ALPHA, 
     }
     entries = []
     for metric, entry in zip(metrics, headers):
-        if metric.get('error'):
-            entries.append(_no_data(entry, entry['on_no_data'], 'query error: %s' % (metric['error'],)))
-            continue
         try:
-            if entry['kind'] == 'threshold':
+            design = _check_metric(metric, entry, settings)
+            if metric.get('error'):
+                entries.append(_no_data(entry, entry['on_no_data'], 'query error: %s' % (metric['error'],)))
+            elif entry['kind'] == 'threshold':
                 entries.append(_judge_guard(metric, entry, settings))
             else:
-                entries.append(_judge_test(metric, entry, settings))
-        except _INPUT_ERRORS as error:
+                entries.append(_judge_test(metric, entry, settings, design))
+        except (JudgeError,) + _INPUT_ERRORS as error:
             raise JudgeError('metric %r: %s' % (entry['name'], error))
     breached = [entry for entry in entries if entry['kind'] == 'threshold' and entry['decided_at'] is not None]
     if end - start_time >= window:

@@ -56,14 +56,18 @@ def _same_bound(bound, threshold):
 def bucket_series(series_list, threshold, le_label=LE_LABEL):
     """The series of ``series_list`` whose ``le`` label equals ``threshold``, as ``[{'labels', 'samples'}]``.
 
-    Raises :class:`LatencyCountsError` naming the available bounds when none matches (and there are buckets).
+    An empty list gives an empty list (no data). Raises :class:`LatencyCountsError` when a series has no ``le``
+    label (the query selected one bucket and dropped ``le``, or returned something else: the threshold cannot be
+    checked), and naming the available bounds when none matches.
     """
     threshold = parse_le(threshold)
     selected = []
     bounds = set()
     for labels, samples in normalize_series_list(series_list):
         if le_label not in labels:
-            continue
+            raise LatencyCountsError('a bucket series has no %s label (labels %s) but a threshold le=%s is set: '
+                                     'return every bucket with its %s label, or select the bucket in the query '
+                                     'and leave the threshold unset' % (le_label, _describe(labels), threshold, le_label))
         bound = parse_le(labels[le_label])
         bounds.add(bound)
         if _same_bound(bound, threshold):
@@ -72,6 +76,27 @@ def bucket_series(series_list, threshold, le_label=LE_LABEL):
         raise LatencyCountsError('no histogram bucket at le=%s; bounds present: %s'
                                  % (threshold, ', '.join(repr(bound) for bound in sorted(bounds))))
     return selected
+
+
+def single_bucket(series_list, le_label=LE_LABEL):
+    """``series_list`` unchanged when its series hold at most one ``le`` bound (the bucket at the threshold).
+
+    Raises :class:`LatencyCountsError` when they hold several: summed, they would count each request once per
+    bucket and the slow count would be wrong, not missing.
+    """
+    bounds = set()
+    for labels, _samples in normalize_series_list(series_list):
+        if le_label in labels:
+            bounds.add(parse_le(labels[le_label]))
+    if len(bounds) > 1:
+        raise LatencyCountsError('the bucket series hold %d bounds (le=%s) and no threshold is set: set the threshold '
+                                 'le, or select one bucket in the query'
+                                 % (len(bounds), ', '.join(repr(bound) for bound in sorted(bounds))))
+    return series_list
+
+
+def _describe(labels):
+    return '{%s}' % ', '.join('%s=%r' % (key, labels[key]) for key in sorted(labels))
 
 
 def _strip_le(series_list, le_label):
@@ -87,9 +112,11 @@ def slow_windows(canary_count, canary_bucket, baseline_count, baseline_bucket, s
                  le_label=LE_LABEL, cumulative=True, period=None, max_gap=None, stratum_label=None, born_grace=None):
     """Per-window all/slow request counts of both arms: a :class:`~.counter_windows.WindowedCounts`.
 
-    ``*_count`` are the ``_count`` series, ``*_bucket`` the ``_bucket`` series: either all buckets with
-    ``threshold`` given (the ``le`` bucket is selected), or already only the bucket at the threshold. In the
-    returned windows ``*_errors`` are the slow requests.
+    ``*_count`` are the ``_count`` series, ``*_bucket`` the ``_bucket`` series: either all buckets, each with
+    its ``le`` label, with ``threshold`` given (the ``le`` bucket is selected), or already only the bucket at the
+    threshold and no ``threshold`` (several bounds are then an error, see :func:`single_bucket`). An arm without
+    any bucket series has no data (its requests are not all slow). In the returned windows ``*_errors`` are the
+    slow requests.
     """
     count = window_count(start, end, step)
     notes = {}
@@ -97,6 +124,8 @@ def slow_windows(canary_count, canary_bucket, baseline_count, baseline_bucket, s
     for arm, totals, buckets in (('canary', canary_count, canary_bucket), ('baseline', baseline_count, baseline_bucket)):
         if threshold is not None:
             buckets = bucket_series(buckets, threshold, le_label)
+        else:
+            buckets = single_bucket(buckets, le_label)
         buckets = _strip_le(buckets, le_label)
         born_after = arm_born_after(totals, buckets) if cumulative else None
         options = dict(cumulative=cumulative, period=period, max_gap=max_gap, stratum_label=stratum_label,
@@ -108,6 +137,9 @@ def slow_windows(canary_count, canary_bucket, baseline_count, baseline_bucket, s
         for stratum, by_window in total_sums.items():
             fast = fast_sums.get(stratum, {})
             slow_sums[stratum] = dict((index, value - fast.get(index, 0.0)) for index, value in by_window.items())
+        if not fast_notes['series']:
+            # No bucket series: every request would count as slow. That arm has no data (not 100 % slow).
+            total_sums, slow_sums = {}, {}
         arms[arm] = (total_sums, slow_sums)
         notes[arm] = {'count': total_notes, 'bucket': fast_notes}
     windows, clamps = combine_windows(arms['canary'][0], arms['canary'][1], arms['baseline'][0], arms['baseline'][1],

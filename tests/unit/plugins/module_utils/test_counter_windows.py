@@ -112,8 +112,19 @@ def test_samples_before_start_are_a_lookback_only():
     requests = series([0, 10, 20, 30, 40], start=T0 - 10)
     zero = series([0] * 5, start=T0 - 10)
     result = count_windows([requests], [zero], [requests], [zero], T0, T0 + 30, 30)
-    # The increase from T0-10 to T0 straddles the start and is not used; T0..T0+30 holds 30 requests.
+    # The increase from T0-10 to T0 is before the start; T0..T0+30 holds 30 requests.
     assert result.windows == [CountWindow(T0 + 30, 30.0, 0.0, 30.0, 0.0)]
+
+
+def test_increase_straddling_the_start_is_dropped():
+    # Scrapes at T0-5, T0+5, ..., T0+55: the increase T0-5 -> T0+5 was partly counted before the canary took
+    # traffic (here the old version's 7 errors); it is dropped, not put in the first window nor split.
+    requests = series([0, 10, 20, 30, 40, 50, 60], start=T0 - 5)
+    errors = series([0, 7, 7, 8, 8, 8, 8], start=T0 - 5)
+    zero = series([0] * 7, start=T0 - 5)
+    result = count_windows([requests], [errors], [requests], [zero], T0, T0 + 60, 30)
+    assert result.windows == [CountWindow(T0 + 30, 20.0, 1.0, 20.0, 0.0), CountWindow(T0 + 60, 30.0, 0.0, 30.0, 0.0)]
+    assert result.notes['canary']['errors']['used_increments'] == 5
 
 
 def test_strata_compare_like_with_like():

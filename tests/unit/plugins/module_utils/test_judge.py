@@ -174,3 +174,35 @@ def test_invalid_configuration_raises():
         judge([{'name': 'x', 'kind': 'errors'}], T0, T0 + 60, alpha=1.5)
     with pytest.raises(JudgeError, match="metric 'x'"):
         judge([{'name': 'x', 'kind': 'errors', 'canary': {'requests': [{'bad': 1}]}}], T0, T0 + 60)
+
+
+@pytest.mark.parametrize('bad, message', [
+    ({'max_ratio': 0.5}, 'max_ratio'),
+    ({'rate_floor': -1}, 'rate_floor'),
+    ({'period': 'soon'}, 'period'),
+    ({'max_gap': 0}, 'max_gap'),
+    ({'stratum_label': 3}, 'stratum_label'),
+])
+def test_metric_options_are_validated_even_when_the_query_failed(bad, message):
+    broken = dict({'name': 'errors', 'kind': 'errors', 'error': 'connection refused'}, **bad)
+    with pytest.raises(JudgeError, match="metric 'errors': .*%s" % message):
+        judge([broken], T0, T0 + 600)
+    # The same metric with valid options is no data, not an error.
+    assert judge([{'name': 'errors', 'kind': 'errors', 'error': 'connection refused'}], T0, T0 + 600)['verdict'] == 'continue'
+
+
+def test_guard_and_latency_options_are_validated_even_when_the_query_failed():
+    with pytest.raises(JudgeError, match='min, max or both'):
+        judge([{'name': 'p99', 'kind': 'threshold', 'error': 'timeout'}], T0, T0 + 600)
+    with pytest.raises(JudgeError, match='above max_value'):
+        judge([{'name': 'p99', 'kind': 'threshold', 'min': 2, 'max': 1, 'error': 'timeout'}], T0, T0 + 600)
+    with pytest.raises(JudgeError, match='bucket bound'):
+        judge([{'name': 'slow', 'kind': 'latency', 'threshold': 'fast', 'error': 'timeout'}], T0, T0 + 600)
+
+
+def test_latency_threshold_on_buckets_without_le_is_an_error():
+    scrapes = [[T0 + 10 * i, str(float(100 * i))] for i in range(7)]
+    arm_data = {'count': [{'labels': {}, 'samples': scrapes}], 'bucket': [{'labels': {}, 'samples': scrapes}]}
+    metric = {'name': 'slow', 'kind': 'latency', 'threshold': 0.5, 'canary': arm_data, 'baseline': arm_data}
+    with pytest.raises(JudgeError, match="metric 'slow': .*no le label"):
+        run([metric], 60)

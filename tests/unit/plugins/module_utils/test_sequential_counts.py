@@ -15,6 +15,7 @@ from ansible_collections.canary.release.plugins.module_utils.sequential_counts i
     CountsTestError,
     canary_rate_upper_bound,
     evaluate_counts,
+    kappa_upper_bound,
     log_sum_exp,
     mantel_haenszel_ratio,
     rate_bound_log_e,
@@ -178,6 +179,39 @@ def test_dispersion_factor_tempers_overdispersed_windows():
     assert tempered.evidence['log_lr'] == pytest.approx(tempered.evidence['log_lr_untempered']
                                                         / tempered.evidence['dispersion_factor'])
     assert raw.decision == 'fail' and tempered.decision is None
+
+
+def test_kappa_upper_bound_closed_form():
+    # No uncertainty: the moment estimate itself, clipped to [0, 1].
+    assert kappa_upper_bound(3.0, 10.0, (5.0, 7.0, 11.0), 0.0) == pytest.approx(0.3)
+    assert kappa_upper_bound(-3.0, 10.0, (5.0, 7.0, 11.0), 0.0) == 0.0
+    assert kappa_upper_bound(30.0, 10.0, (5.0, 7.0, 11.0), 0.0) == 1.0
+    # (k*I - R)**2 = z**2 * (s0 + 2*k*s1 + k**2*s2) with R = 0, I = 10, s = (2, 0, 0), z = 1: k = sqrt(2)/10.
+    assert kappa_upper_bound(0.0, 10.0, (2.0, 0.0, 0.0), 1.0) == pytest.approx(math.sqrt(2.0) / 10.0)
+    # General case against the root checked by substitution.
+    residual, information, spread, z_value = 1.5, 20.0, (8.0, 30.0, 200.0), 0.75
+    bound = kappa_upper_bound(residual, information, spread, z_value)
+    assert bound > residual / information
+    assert (bound * information - residual) ** 2 == pytest.approx(
+        z_value ** 2 * (spread[0] + 2 * bound * spread[1] + bound ** 2 * spread[2]))
+    # Too little information to bound it (z**2 * s2 >= I**2): the most conservative value.
+    assert kappa_upper_bound(0.0, 1.0, (1.0, 1.0, 4.0), 0.75) == 1.0
+    assert kappa_upper_bound(0.0, 0.0, (0.0, 0.0, 0.0), 0.75) == 1.0      # no information at all
+
+
+def test_dispersion_bound_is_wider_with_fewer_windows():
+    # The same per-window overdispersion pattern, 4 windows vs more: the bound used for the tempering is further
+    # above the moment estimate with few windows and comes down towards it as windows accumulate.
+    pattern = [(100.0, 12.0, 100.0, 4.0), (100.0, 4.0, 100.0, 12.0)]
+    cells = [CountWindow(float(t + 1), *pattern[t % 2]) for t in range(40)]
+    design = CountsDesign(max_ratio=2.0)
+    few = evaluate_counts(cells[:4], design).evidence
+    many = evaluate_counts(cells, design).evidence
+    assert few['windows'] == 4 and many['windows'] > 10
+    assert few['dispersion_kappa'] > few['dispersion_kappa_estimate'] > 0.0
+    assert many['dispersion_kappa'] > many['dispersion_kappa_estimate'] > 0.0
+    assert few['dispersion_kappa'] - few['dispersion_kappa_estimate'] \
+        > 2.0 * (many['dispersion_kappa'] - many['dispersion_kappa_estimate'])
 
 
 def test_windows_accept_tuples_and_dicts_and_reject_bad_counts():
