@@ -21,6 +21,7 @@ from ansible_collections.canary.release.plugins.module_utils.cloudwatch_metric_d
     CloudWatchQueryError,
     get_metric_data,
 )
+from ansible_collections.canary.release.plugins.module_utils.analysis_request import AnalysisRequestError, prometheus_step
 from ansible_collections.canary.release.plugins.module_utils.prometheus_api import PrometheusError
 
 try:
@@ -124,6 +125,37 @@ def fetch_cloudwatch(call, queries, start, end, aws_errors=AWS_ERRORS):
         else:
             fetched.series[key] = [result]
     return fetched
+
+
+def fetch_plan(plan, start, end, window, prometheus_client=None, cloudwatch_call=None, step=None):
+    """Fetch every query of ``plan`` from ``start`` to ``end`` (unix seconds): ``(FetchResult, step)``.
+
+    ``step`` is the Prometheus range-query step (seconds, from :func:`~.analysis_request.prometheus_step` for
+    ``window``; None without Prometheus queries). ``prometheus_client()`` and ``cloudwatch_call()`` are
+    factories, called only when the plan has queries for that provider. Nothing is read when ``end <= start``.
+    A missing factory or a client that cannot be made raises :class:`~.analysis_request.AnalysisRequestError`.
+    """
+    fetched = FetchResult()
+    reading = end > start
+    if plan.prometheus:
+        step = prometheus_step(window, start, end, step=step)
+        if prometheus_client is None:
+            raise AnalysisRequestError('a metric uses provider prometheus but no Prometheus connection is configured')
+        try:
+            client = prometheus_client()
+        except PrometheusError as error:
+            raise AnalysisRequestError(str(error))
+        if reading:
+            fetched.merge(fetch_prometheus(client, plan.prometheus, start, end, step))
+    else:
+        step = None
+    if plan.cloudwatch:
+        if cloudwatch_call is None:
+            raise AnalysisRequestError('a metric uses provider cloudwatch but no AWS connection is configured')
+        call = cloudwatch_call()
+        if reading:
+            fetched.merge(fetch_cloudwatch(call, plan.cloudwatch, start, end))
+    return fetched, step
 
 
 def judge_metrics(plan, fetched):

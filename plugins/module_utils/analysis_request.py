@@ -109,6 +109,44 @@ class AnalysisPlan:
         return [binding for metric in self.metrics for binding in metric.bindings]
 
 
+def metric_argument_spec():
+    """The module argument spec of one entry of ``metrics``, documented by the ``canary.release.analysis_metrics``
+    doc fragment; every module reading these metric definitions uses it."""
+    arm = dict((role, dict(type='raw')) for role in ALL_ROLES)
+    baseline = dict((role, dict(type='raw')) for role in ALL_ROLES if role != 'query')
+    metric = dict(
+        name=dict(type='str', required=True),
+        kind=dict(type='str', required=True, choices=list(KINDS)),
+        provider=dict(type='str', default='prometheus', choices=list(PROVIDERS)),
+        on_no_data=dict(type='str', default='hold', choices=list(NO_DATA_POLICIES)),
+        le=dict(type='float'),
+        min=dict(type='float'),
+        max=dict(type='float'),
+        canary=dict(type='dict', options=arm),
+        baseline=dict(type='dict', options=baseline),
+        canary_track=dict(type='str'),
+        baseline_track=dict(type='str'),
+        max_ratio=dict(type='float'),
+        rate_floor=dict(type='float'),
+        dispersion=dict(type='bool'),
+        period=dict(type='int'),
+        stratum_label=dict(type='str'),
+    )
+    metric.update((role, dict(type='raw')) for role in ALL_ROLES)
+    return metric
+
+
+def period_warnings(plan, window):
+    """Warnings for CloudWatch metrics whose period does not divide ``window`` (seconds)."""
+    warnings = []
+    for entry in plan.metrics:
+        period = entry.options.get('period')
+        if period and (window < period or abs(window / period - round(window / period)) > 1e-9):
+            warnings.append('metric %r: window (%gs) is not a multiple of its period (%ds); some windows hold no '
+                            'period and others two' % (entry.name, window, period))
+    return warnings
+
+
 def placeholders(value):
     """The placeholder names (``track`` for ``${track}``) in ``value`` (strings inside dicts and lists too)."""
     if isinstance(value, str):

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import tempfile
 
 
 def fsync_directory(directory):
@@ -24,3 +25,26 @@ def fsync_directory(directory):
         pass
     finally:
         os.close(fd)
+
+
+def replace_file(path, data, mode):
+    """Replace ``path`` with the bytes ``data``: a temporary file beside it, fsync, ``mode``, rename.
+
+    Readers see the old content or the new one, never a part. The temporary file is removed on any failure.
+    The caller fsyncs the directory (:func:`fsync_directory`) once its renames are done.
+    """
+    directory, name = os.path.split(path)
+    fd, temporary = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.rename(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

@@ -29,170 +29,6 @@ description:
 author:
   - canary.release maintainers (@canary-release)
 options:
-  metrics:
-    description:
-      - What to compare. Each metric names its queries once, as templates in which C(${track}) stands for the
-        arm's selector (O(canary_track) or O(baseline_track)), or separately per arm under O(metrics[].canary)
-        and O(metrics[].baseline).
-      - C(${track}) is left alone by Ansible's templating (which only renders C({{ }}) and C({% %})) and by
-        PromQL, which has no C($). Any other C(${...}) is an error.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Name of the metric in the result and in the reason. Unique.
-        type: str
-        required: true
-      kind:
-        description:
-          - V(errors) compares the error rates. Needs O(metrics[].requests) and O(metrics[].errors) (counters).
-          - V(latency) compares the share of slow requests from a histogram. Needs O(metrics[].count) and
-            O(metrics[].bucket). A request is slow when it took longer than the bucket's bound.
-          - V(threshold) is a guard. The samples of O(metrics[].query) for the canary must stay within
-            O(metrics[].min) and O(metrics[].max). One breach fails the canary at once.
-        type: str
-        required: true
-        choices: [errors, latency, threshold]
-      provider:
-        description:
-          - Where the metric is read. Prometheus queries are PromQL strings. CloudWatch queries are dicts with
-            C(namespace), C(metric_name), C(dimensions), C(stat) (default C(Sum)), C(unit), C(account_id), C(label)
-            or a single-series C(expression).
-        type: str
-        choices: [prometheus, cloudwatch]
-        default: prometheus
-      on_no_data:
-        description:
-          - What no data means for this metric (no series, no window where both arms served requests, or a
-            failed query).
-          - V(hold) waits. The verdict stays V(continue), then turns V(inconclusive) at the deadline. It never
-            passes silently.
-          - V(fail) fails the canary. V(pass) counts the metric as passed; use it only for optional metrics.
-        type: str
-        choices: [hold, fail, pass]
-        default: hold
-      requests:
-        description:
-          - C(errors) metrics. All requests, as a template with C(${track}).
-          - Prometheus. A counter selector returning one series per instance (and code, ...), for example
-            C(http_requests_total{job="web", ${track}}). Do not aggregate it with C(sum()) and do not use
-            C(rate()) or C(increase()). The judge takes raw differences per series, which handles each
-            instance's counter resets, and sums them.
-          - CloudWatch. A metric with C(stat=Sum), for example the ALB's C(RequestCount) of a target group.
-        type: raw
-      errors:
-        description:
-          - C(errors) metrics. The failed requests, in the same form as O(metrics[].requests), for example
-            C(http_requests_total{job="web", ${track}, code=~"5.."}).
-        type: raw
-      count:
-        description:
-          - C(latency) metrics. The histogram's request count, for example
-            C(http_request_duration_seconds_count{job="web", ${track}}). Per-instance series, as for
-            O(metrics[].requests).
-          - CloudWatch. For example C(TargetResponseTime) with C(stat=SampleCount).
-        type: raw
-      bucket:
-        description:
-          - C(latency) metrics. The histogram bucket of the requests that were fast enough, for example
-            C(http_request_duration_seconds_bucket{job="web", ${track}, le="0.5"}). If the query returns several
-            buckets, set O(metrics[].le) to choose one.
-          - CloudWatch. The count of fast requests, for example C(TargetResponseTime) with C(stat="TC(:0.5)").
-        type: raw
-      le:
-        description:
-          - C(latency) metrics on Prometheus. The bucket bound, in seconds, above which a request is slow, when
-            O(metrics[].bucket) returns several buckets. It must be one of the histogram's bounds.
-        type: float
-      query:
-        description:
-          - C(threshold) metrics. The scalar query to guard, evaluated for the canary.
-          - C(${track}) is replaced by the canary's selector.
-          - For example C(histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{${track}}[1m])))).
-        type: raw
-      min:
-        description: C(threshold) metrics. Lowest allowed value (inclusive).
-        type: float
-      max:
-        description: C(threshold) metrics. Highest allowed value (inclusive).
-        type: float
-      canary:
-        description:
-          - Queries for the canary only, overriding the templates of the same role. Keys are the roles
-            (O(metrics[].requests), O(metrics[].errors), O(metrics[].count), O(metrics[].bucket),
-            O(metrics[].query)).
-        type: dict
-        suboptions:
-          requests:
-            description: The canary's requests query.
-            type: raw
-          errors:
-            description: The canary's errors query.
-            type: raw
-          count:
-            description: The canary's histogram count query.
-            type: raw
-          bucket:
-            description: The canary's histogram bucket query.
-            type: raw
-          query:
-            description: The canary's threshold query.
-            type: raw
-      baseline:
-        description:
-          - Queries for the baseline only, overriding the templates of the same role (threshold metrics have
-            none).
-        type: dict
-        suboptions:
-          requests:
-            description: The baseline's requests query.
-            type: raw
-          errors:
-            description: The baseline's errors query.
-            type: raw
-          count:
-            description: The baseline's histogram count query.
-            type: raw
-          bucket:
-            description: The baseline's histogram bucket query.
-            type: raw
-      canary_track:
-        description: This metric's value of C(${track}) for the canary, overriding O(canary_track).
-        type: str
-      baseline_track:
-        description: This metric's value of C(${track}) for the baseline, overriding O(baseline_track).
-        type: str
-      max_ratio:
-        description: This metric's design effect, overriding O(max_ratio).
-        type: float
-      rate_floor:
-        description: This metric's rate floor, overriding O(rate_floor).
-        type: float
-      dispersion:
-        description: Whether this metric corrects for per-arm overdispersion, overriding O(dispersion).
-        type: bool
-      period:
-        description:
-          - CloudWatch metrics. The period in seconds of the per-period sums (V(60), or V(1), V(5), V(10), V(20),
-            V(30) for high-resolution metrics, or a multiple of 60). The module sets it on every query of the
-            metric. O(window) should be a multiple of it.
-          - Default V(60) for CloudWatch metrics. Not used with Prometheus.
-        type: int
-      stratum_label:
-        description:
-          - Prometheus C(errors) and C(latency) metrics. Compare canary and baseline per value of this label (for
-            example C(zone)) instead of in total. A value seen on one arm only is not compared.
-        type: str
-  canary_track:
-    description:
-      - The value of C(${track}) in the canary's queries, for example V(track="canary") in PromQL, or a
-        target group dimension value such as V(targetgroup/web-canary/0123456789abcdef) in CloudWatch.
-    type: str
-  baseline_track:
-    description:
-      - The value of C(${track}) in the baseline's queries, for example V(track="stable").
-    type: str
   start_time:
     description:
       - When the canary started taking traffic. Data before it is not used.
@@ -212,8 +48,11 @@ options:
       - Length of the comparison windows, in seconds or as a duration (V(30s), V(1m)). At least the scrape
         interval (Prometheus) or the period (CloudWatch).
       - Only complete windows are used. Until the first one is complete the verdict is V(continue).
+      - Default is the largest O(metrics[].period) of the CloudWatch metrics, and 15 s when all metrics come
+        from Prometheus. Set it to your scrape interval when that is longer than 15 s.
+      - Shorter windows decide sooner at high traffic; decisions are taken at window ends, and windows holding
+        many errors each make the overdispersion correction slower.
     type: raw
-    default: 60
   step:
     description:
       - Step of the Prometheus range queries. It must divide O(window), so that samples fall on window boundaries.
@@ -274,6 +113,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - canary.release.analysis_metrics
   - canary.release.prometheus
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -513,48 +353,24 @@ api_calls:
   sample: {prometheus: 4, cloudwatch: 0}
 '''
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import check_sdk_version_supported
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleBotocoreError
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.canary.release.plugins.module_utils.analysis_request import AnalysisRequestError
+from ansible_collections.canary.release.plugins.module_utils.analysis_request import (
+    AnalysisRequestError,
+    metric_argument_spec,
+)
 from ansible_collections.canary.release.plugins.module_utils.analysis_run import run_analysis
-from ansible_collections.canary.release.plugins.module_utils.cloudwatch_retry import retrying_get_metric_data
 from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
-from ansible_collections.canary.release.plugins.module_utils.prometheus_api import client_from_options, connection_argument_spec
-
-ROLE_OPTIONS = ('requests', 'errors', 'count', 'bucket', 'query')
+from ansible_collections.canary.release.plugins.module_utils.metric_clients import client_factories, metrics_module
 
 
 def argument_spec():
-    arm = dict((role, dict(type='raw')) for role in ROLE_OPTIONS)
-    baseline = dict((role, dict(type='raw')) for role in ROLE_OPTIONS if role != 'query')
-    metric = dict(
-        name=dict(type='str', required=True),
-        kind=dict(type='str', required=True, choices=['errors', 'latency', 'threshold']),
-        provider=dict(type='str', default='prometheus', choices=['prometheus', 'cloudwatch']),
-        on_no_data=dict(type='str', default='hold', choices=['hold', 'fail', 'pass']),
-        le=dict(type='float'),
-        min=dict(type='float'),
-        max=dict(type='float'),
-        canary=dict(type='dict', options=arm),
-        baseline=dict(type='dict', options=baseline),
-        canary_track=dict(type='str'),
-        baseline_track=dict(type='str'),
-        max_ratio=dict(type='float'),
-        rate_floor=dict(type='float'),
-        dispersion=dict(type='bool'),
-        period=dict(type='int'),
-        stratum_label=dict(type='str'),
-    )
-    metric.update((role, dict(type='raw')) for role in ROLE_OPTIONS)
     spec = dict(
-        metrics=dict(type='list', elements='dict', required=True, options=metric),
+        metrics=dict(type='list', elements='dict', required=True, options=metric_argument_spec()),
         canary_track=dict(type='str'),
         baseline_track=dict(type='str'),
         start_time=dict(type='raw', required=True),
         end_time=dict(type='raw'),
-        window=dict(type='raw', default=60),
+        window=dict(type='raw'),
         step=dict(type='raw'),
         alpha=dict(type='float', default=0.01),
         beta=dict(type='float', default=0.01),
@@ -564,30 +380,13 @@ def argument_spec():
         min_duration=dict(type='raw', default=0),
         max_duration=dict(type='raw'),
     )
-    spec.update(connection_argument_spec(url_required=False))
     return spec
 
 
 def main():
-    module = AnsibleAWSModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=[('bearer_token', 'url_username'), ('bearer_token', 'url_password')],
-        supports_check_mode=True,
-        check_boto3=False,
-    )
+    module = metrics_module(argument_spec())
     params = module.params
-
-    def prometheus_client():
-        if not params['url']:
-            raise AnalysisRequestError('url is required when a metric uses provider prometheus')
-        return client_from_options(params.get)
-
-    def cloudwatch_call():
-        try:
-            check_sdk_version_supported(warn=module.warn)
-        except AnsibleBotocoreError as error:
-            module.fail_json(msg='a metric uses provider cloudwatch: %s' % error)
-        return retrying_get_metric_data(module.client('cloudwatch'))
+    prometheus_client, cloudwatch_call = client_factories(module)
 
     try:
         result, warnings = run_analysis(params, prometheus_client=prometheus_client, cloudwatch_call=cloudwatch_call)
