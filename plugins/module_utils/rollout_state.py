@@ -40,11 +40,10 @@ import json
 import os
 import re
 import socket
-import tempfile
 import time
 import uuid
 
-from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory
+from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory, replace_file
 
 SCHEMA_VERSION = 1
 STATUSES = ('running', 'paused', 'promoted', 'rolled_back', 'aborted')
@@ -52,8 +51,21 @@ UNFINISHED = ('running', 'paused')
 FINISHED = ('promoted', 'rolled_back', 'aborted')
 STEP_STATUSES = UNFINISHED
 FINISH_STATUSES = FINISHED + ('paused',)
+# Step verdicts (``steps[].verdict``). The rollout role records them; any other string is kept as given.
+#   None                the step began: its weight is applied and it is being watched
+#   pass                the judge passed and the step held for its pause                            (complete)
+#   watched             the step held for its whole pause without a failure, every metric reporting
+#                       data, while the judge was still undecided; or a step without analysis        (complete)
+#   approved            a human approved the step (after a hold or at an approval gate)              (complete)
+#   skipped             the step was not run                                                         (complete)
+#   continue            the judge is still undecided (the step is not done)
+#   awaiting_approval   the step is done but its approval gate waits for a human
+#   inconclusive        the analysis deadline came undecided or without data: held for a human
+#   fail                the judge failed the canary: rolled back
+#   rejected            a human rejected the step: rolled back
 # A step whose verdict is one of these is done: a resumed rollout continues with the next step.
-COMPLETE_VERDICTS = ('pass', 'approved', 'skipped')
+COMPLETE_VERDICTS = ('pass', 'watched', 'approved', 'skipped')
+HOLD_VERDICTS = ('awaiting_approval', 'inconclusive')
 MAX_EVENTS = 1000
 DEFAULT_MUTEX_TIMEOUT = 30.0
 STATE_DIR_NAME = 'canary-release'
@@ -126,22 +138,8 @@ def atomic_write_json(path, document):
     The document is serialised before anything is created, so an unserialisable document leaves no trace.
     """
     data = (json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + '\n').encode('utf-8')
-    directory, name = os.path.split(path)
-    fd, temporary = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.rename(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    fsync_directory(directory)
+    replace_file(path, data, 0o600)
+    fsync_directory(os.path.dirname(path))
 
 
 def read_json(path):
@@ -398,7 +396,8 @@ def new_record(service, version, previous_version, run_id, now):
     (running, paused, promoted, rolled_back, aborted), ``run_id`` (the run that began or last resumed it),
     ``started_at``, ``updated_at``, ``finished_at`` (None until promoted/rolled_back/aborted), ``step`` (index of
     the current step, None before the first), ``weight`` (its canary percent), ``reason`` (why it finished),
-    ``steps`` (``[{index, weight, verdict, reason, at}]`` by index), ``events`` (``[{at, message}]``, oldest
+    ``steps`` (``[{index, weight, verdict, reason, at, started_at}]`` by index: ``at`` is the entry's last change,
+    ``started_at`` when the step began at its weight; see ``COMPLETE_VERDICTS`` for the verdicts), ``events`` (``[{at, message}]``, oldest
     first, at most 1000) and ``events_dropped`` (older events removed to keep that bound).
     """
     stamp = format_time(now)
@@ -514,9 +513,36 @@ def _new_lock(service, run_id, version, owner, now, since=None):
     return lock
 
 
+def newer_record(record, seed, service):
+    """The record ``begin`` starts from: ``seed`` (a copy of the record from another host) when it is a valid
+    record of ``service`` and this host has none or an older one (``updated_at``), else ``record``."""
+    if seed is None:
+        return record
+    if not isinstance(seed, dict) or seed.get('service') != service:
+        raise StateError('seed_record is not a record of service %s' % service)
+    missing = [key for key in ('schema', 'version', 'status', 'started_at', 'updated_at', 'steps', 'events')
+               if key not in seed]
+    if missing or not isinstance(seed['schema'], int) or seed['schema'] > SCHEMA_VERSION:
+        raise StateError('seed_record is not a rollout record of schema %d or older (missing %s)'
+                         % (SCHEMA_VERSION, ', '.join(missing) or 'nothing, schema %r' % seed.get('schema')))
+    if seed.get('status') not in STATUSES:
+        raise StateError('seed_record has an unknown status %r' % (seed.get('status'),))
+    if record is None:
+        return copy.deepcopy(seed)
+    seed_time, own_time = parse_time(seed.get('updated_at')), parse_time(record.get('updated_at'))
+    if seed_time is not None and (own_time is None or seed_time > own_time):
+        return copy.deepcopy(seed)
+    return record
+
+
 def begin(state_dir, service, version, previous_version=None, run_id=None, owner=None, force=False,
-          break_lock=False, stale_after=0, check_mode=False, now=None, local=None, replaces_run_id=None):
+          break_lock=False, stale_after=0, check_mode=False, now=None, local=None, replaces_run_id=None,
+          seed_record=None):
     """Start a rollout of ``version`` (or resume the unfinished one of the same version) and take the lock.
+
+    ``seed_record`` is a copy of the record from another host (the traffic host's, when this controller's state
+    directory is new, as in AWX): when this host has no record or an older one, begin decides from the seed
+    (and writes it here), so the rollout resumes where the newest copy says.
 
     * no record, or the last one finished: a new record; ``previous_version`` defaults to the stable version the
       last record left (its version when promoted, else its previous version). A record of this very version that
@@ -537,25 +563,33 @@ def begin(state_dir, service, version, previous_version=None, run_id=None, owner
     owner = normalize_owner(owner if owner is not None else current_owner())
     warnings = []
     with files.mutex(check_mode):
-        before = files.read_record()
+        own = files.read_record()
+        before = newer_record(own, seed_record, service)
         lock_before = files.read_lock()
         mine = bool(run_id and lock_before and lock_before.get('run_id') == run_id)
         taken_over = _check_lock(files, lock_before, run_id, now, stale_after, break_lock, local, warnings,
                                  replaces_run_id)
         run_id = run_id or uuid.uuid4().hex
-        extra = {'resumed': False, 'already_promoted': False, 'taken_over': taken_over}
+        extra = {'resumed': False, 'already_promoted': False, 'taken_over': taken_over,
+                 'seeded': before is not own}
+        if before is not own:
+            warnings.append('%s: this host had %s; continuing from the newer copy of the record (%s, updated %s)'
+                            % (service, 'no record' if own is None else 'an older record (updated %s)'
+                               % own.get('updated_at'), before.get('status'), before.get('updated_at')))
 
         if (before is not None and before.get('status') == 'promoted' and before.get('version') == version
                 and not force):
             message = '%s: already promoted on %s; nothing to do' % (_prefix(before), before.get('finished_at'))
             extra['already_promoted'] = True
-            return _result(files, before, before, lock_before, lock_before, run_id, message, warnings,
+            _keep_seed(files, own, before, check_mode)
+            return _result(files, own, before, lock_before, lock_before, run_id, message, warnings,
                            next_step=None, **extra)
 
         if before is not None and before.get('status') in UNFINISHED and before.get('version') == version:
             if mine and before.get('status') == 'running' and before.get('run_id') == run_id:
                 message = '%s: already begun by this run, %s' % (_prefix(before), describe_position(before))
-                return _result(files, before, before, lock_before, lock_before, run_id, message, warnings,
+                _keep_seed(files, own, before, check_mode)
+                return _result(files, own, before, lock_before, lock_before, run_id, message, warnings,
                                next_step=next_step(before), **extra)
             after = copy.deepcopy(before)
             if previous_version is not None and previous_version != before.get('previous_version'):
@@ -594,8 +628,14 @@ def begin(state_dir, service, version, previous_version=None, run_id=None, owner
         if not check_mode:
             files.write_lock(lock_after)
             files.write_record(after)
-        return _result(files, before, after, lock_before, lock_after, run_id, message, warnings,
+        return _result(files, own, after, lock_before, lock_after, run_id, message, warnings,
                        next_step=next_step(after), **extra)
+
+
+def _keep_seed(files, own, record, check_mode):
+    """Write ``record`` when it came from a seed (another host's newer copy), so this host has it too."""
+    if record is not own and not check_mode:
+        files.write_record(record)
 
 
 def _load_for_update(files, version):
@@ -650,6 +690,7 @@ def record_step(state_dir, service, step, weight=None, verdict=None, reason=None
         same_entry = bool(existing) and dict((key, existing[0].get(key)) for key in entry) == entry
         if not same_entry:
             entry['at'] = format_time(now)
+            entry['started_at'] = step_started_at(existing[0] if existing else None, weight, entry['at'])
             after['steps'] = sorted([item for item in after['steps'] if item.get('index') != step] + [entry],
                                     key=lambda item: item['index'])
         after['step'] = step
@@ -672,6 +713,14 @@ def record_step(state_dir, service, step, weight=None, verdict=None, reason=None
                 _write(files, after, lock_before, lock_after)
         return _result(files, before, after, lock_before, lock_after, lock_after and lock_after.get('run_id'),
                        message, warnings, taken_over=taken_over, next_step=next_step(after))
+
+
+def step_started_at(existing, weight, stamp):
+    """``started_at`` of a step entry recorded at ``stamp``: kept from the entry it replaces when that one had the
+    same weight (the step goes on), else ``stamp`` (the step begins, or begins again at another weight)."""
+    if existing is not None and existing.get('weight') == weight:
+        return existing.get('started_at') or existing.get('at') or stamp
+    return stamp
 
 
 def _refreshed_lock(files, lock_before, taken_over, run_id, record, owner, now):

@@ -99,6 +99,15 @@ options:
       - For the copy on the traffic host after a resume - pass the C(run_id) of RV(taken_over) from the V(begin) on the
         controller, which could check that the old run's process is gone; the traffic host cannot.
     type: str
+  seed_record:
+    description:
+      - With O(operation=begin), a copy of the record of O(service) read from another host, for example the copy
+        on the traffic host when the controller's state directory is new (an AWX job runs in a fresh execution
+        environment).
+      - When this host has no record, or one that was updated earlier (C(updated_at)), V(begin) decides from the
+        seed - resumes it, refuses another version - and writes it here; RV(seeded) says so, with a warning.
+        Otherwise the seed is ignored.
+    type: dict
   force:
     description:
       - With O(operation=begin), replace an unfinished rollout of another version, or start again a version that
@@ -151,8 +160,20 @@ options:
     type: float
   verdict:
     description:
-      - Verdict of the step, with O(operation=step) - typically V(pass), V(fail), V(continue), V(inconclusive),
-        V(approved) or V(skipped). A step with V(pass), V(approved) or V(skipped) is done - RV(next_step) moves past it.
+      - Verdict of the step, with O(operation=step). Any one-line string is kept; the C(canary.release.rollout) role
+        records these.
+      - No verdict - the step began; its weight is applied and it is being watched.
+      - V(pass) - the judge passed and the step held for its pause. Done.
+      - V(watched) - the step held for its whole pause without a failure and with data from every metric while the
+        judge was still undecided, or it had no analysis. Done.
+      - V(approved) - a human approved the step, after a hold or at an approval gate. Done.
+      - V(skipped) - the step was not run. Done.
+      - V(continue) - the judge is still undecided.
+      - V(awaiting_approval) - the step is over but its approval gate waits for a human.
+      - V(inconclusive) - the analysis deadline came undecided or without data; the rollout holds for a human.
+      - V(fail) - the judge failed the canary (the rollout is rolled back); V(rejected) - a human rejected it.
+      - A step that is done (V(pass), V(watched), V(approved), V(skipped)) is passed over by RV(next_step) when
+        the rollout resumes; any other verdict makes the resumed rollout continue with that step.
     type: str
   reason:
     description:
@@ -302,10 +323,14 @@ record:
       type: str
       sample: null
     steps:
-      description: The steps recorded, by index - C(index), C(weight), C(verdict), C(reason) and C(at) (UTC).
+      description:
+        - The steps recorded, by index - C(index), C(weight), C(verdict) (see O(verdict)), C(reason), C(at) (UTC, the
+          entry's last change) and C(started_at) (UTC, when the step began at its weight; kept while the same step is
+          recorded again at the same weight, so it survives a resume).
+        - Entries written by older versions of this module have no C(started_at); readers use C(at) then.
       type: list
       elements: dict
-      sample: [{index: 0, weight: 5.0, verdict: pass, reason: null, at: '2025-01-31T12:02:00Z'}]
+      sample: [{index: 0, weight: 5.0, verdict: pass, reason: null, at: '2025-01-31T12:02:00Z', started_at: '2025-01-31T12:01:00Z'}]
     events:
       description: Events, oldest first, each C(at) (UTC) and a one-line C(message).
       type: list
@@ -377,6 +402,10 @@ already_promoted:
   description: Whether O(operation=begin) found O(version) already promoted and did nothing.
   returned: when O(operation=begin)
   type: bool
+seeded:
+  description: Whether O(operation=begin) continued from O(seed_record) because this host had no record or an older one.
+  returned: when O(operation=begin)
+  type: bool
 next_step:
   description:
     - Index of the step to run next - the current step, or the one after it when its verdict completed it.
@@ -439,7 +468,7 @@ def run(module):
     holder.update(where)
     if operation == 'begin':
         return begin(version=params['version'], previous_version=params['previous_version'], force=params['force'],
-                     replaces_run_id=params['replaces_run_id'], **holder)
+                     replaces_run_id=params['replaces_run_id'], seed_record=params['seed_record'], **holder)
     if operation == 'step':
         return record_step(step=params['step'], weight=params['weight'], verdict=params['verdict'],
                            reason=params['reason'], status=params['status'], version=params['version'], **holder)
@@ -456,6 +485,7 @@ def main():
             previous_version=dict(type='str'),
             run_id=dict(type='str'),
             replaces_run_id=dict(type='str'),
+            seed_record=dict(type='dict'),
             force=dict(type='bool', default=False),
             break_lock=dict(type='bool', default=False),
             lock_stale_after=dict(type='int', default=0),

@@ -8,12 +8,10 @@ rollback by hand meets a rollout that is still running.
 """
 
 import concurrent.futures
-import http.server
 import json
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
@@ -24,6 +22,7 @@ from tests.support.moto import REGION, MotoServer, aws_env
 from tests.support.nginx import NginxServer, find_nginx
 from tests.support.paths import BIN_DIR
 from tests.support.playbook import playbook_env, run_playbook
+from tests.support.recording_server import RecordingServer
 
 pytestmark = pytest.mark.integration
 needs_nginx = pytest.mark.skipif(find_nginx() is None, reason='nginx is not installed')
@@ -34,41 +33,6 @@ SERVICE = 'web'
 
 
 # --- servers ------------------------------------------------------------------------------------------------------
-
-class RecordingServer(object):
-    """HTTP on a free 127.0.0.1 port answering every request with ``status``; records method, path and body."""
-
-    def __init__(self, status):
-        records = self.requests = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _answer(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                body = self.rfile.read(length) if length else b''
-                records.append((self.command, self.path, body))
-                self.send_response(status)
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-        return False
-
 
 def upstream_text(nginx):
     """Before the rollout: the canary server is down, the stable servers share everything."""

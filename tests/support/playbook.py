@@ -74,6 +74,9 @@ def run_playbook(tasks=None, playbook=None, extra_vars=None, check=False, diff=F
 
 
 def _task_results(stdout):
+    # ansible.builtin.pause prints "Pausing for N seconds" to stdout ahead of the json callback's document.
+    if not stdout.startswith('{') and '\n{' in stdout:
+        stdout = stdout[stdout.index('\n{') + 1:]
     try:
         document = json.loads(stdout)
     except ValueError:

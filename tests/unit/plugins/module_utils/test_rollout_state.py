@@ -284,6 +284,59 @@ def test_step_needs_the_lock_of_its_run(state_dir, sleeper):
         rs.record_step(state_dir, 'web', 1, weight=25, run_id=first['run_id'], now=NOW + 8)
 
 
+def test_step_started_at_is_kept_while_the_step_goes_on(state_dir, sleeper):
+    first = started(state_dir, owner_of(sleeper.pid))
+    run = first['run_id']
+    rs.record_step(state_dir, 'web', 0, weight=5, run_id=run, now=NOW + 10)
+    rs.record_step(state_dir, 'web', 0, weight=5, verdict='pass', reason='fine', run_id=run, now=NOW + 70)
+    rs.record_step(state_dir, 'web', 1, weight=25, run_id=run, now=NOW + 71)
+    steps = rs.read(state_dir, 'web')['record']['steps']
+    assert steps[0] == {'index': 0, 'weight': 5.0, 'verdict': 'pass', 'reason': 'fine', 'at': '2025-01-31T12:01:10Z',
+                        'started_at': '2025-01-31T12:00:10Z'}
+    assert steps[1]['started_at'] == steps[1]['at'] == '2025-01-31T12:01:11Z'
+    # the same step again at another weight begins again
+    again = rs.record_step(state_dir, 'web', 1, weight=30, run_id=run, now=NOW + 80)
+    assert again['record']['steps'][1]['started_at'] == '2025-01-31T12:01:20Z'
+    # an entry written before started_at existed keeps its 'at' as the start
+    record = rs.read(state_dir, 'web')['record']
+    assert rs.step_started_at({'weight': 30.0, 'at': 'then'}, 30.0, 'now') == 'then'
+    assert rs.step_started_at({'weight': 25.0, 'at': 'then'}, 30.0, 'now') == 'now'
+    assert rs.step_started_at(None, 30.0, 'now') == 'now'
+    assert record['step'] == 1
+
+
+@pytest.mark.parametrize('verdict, complete', [
+    (None, False), ('continue', False), ('pass', True), ('watched', True), ('approved', True), ('skipped', True),
+    ('awaiting_approval', False), ('inconclusive', False), ('fail', False), ('rejected', False)])
+def test_which_verdicts_complete_a_step(state_dir, sleeper, verdict, complete):
+    first = started(state_dir, owner_of(sleeper.pid))
+    result = rs.record_step(state_dir, 'web', 2, weight=50, verdict=verdict, run_id=first['run_id'], now=NOW + 5)
+    assert result['next_step'] == (3 if complete else 2)
+
+
+def test_begin_continues_from_a_newer_copy_of_the_record(tmp_path, sleeper):
+    """The controller's state directory is new (AWX): the traffic host's copy says where the rollout is."""
+    traffic, controller = str(tmp_path / 'traffic'), str(tmp_path / 'controller')
+    first = rs.begin(traffic, 'web', '1.4.0', previous_version='1.3.2', owner=dead_owner(), now=NOW)
+    rs.record_step(traffic, 'web', 1, weight=25, verdict='inconclusive', status='paused', run_id=first['run_id'],
+                   now=NOW + 60)
+    copy = rs.finish(traffic, 'web', 'paused', run_id=first['run_id'], now=NOW + 61)['record']
+    resumed = rs.begin(controller, 'web', '1.4.0', owner=owner_of(sleeper.pid), seed_record=copy, now=NOW + 120)
+    assert resumed['resumed'] and resumed['seeded'] and resumed['before'] is None and resumed['changed']
+    assert resumed['next_step'] == 1 and resumed['record']['previous_version'] == '1.3.2'
+    assert resumed['record']['steps'] == copy['steps']
+    assert any('this host had no record; continuing from the newer copy' in warning for warning in resumed['warnings'])
+    assert rs.read(controller, 'web')['record'] == resumed['record']
+    # an older (or the same) seed changes nothing: this host's copy wins
+    again = rs.begin(controller, 'web', '1.4.0', owner=owner_of(sleeper.pid), run_id=resumed['run_id'],
+                     seed_record=copy, now=NOW + 130)
+    assert not again['changed'] and not again['seeded']
+    with pytest.raises(rs.StateError, match='seed_record is not a record of service web'):
+        rs.begin(controller, 'web', '1.4.0', owner=owner_of(sleeper.pid), seed_record=dict(copy, service='api'))
+    with pytest.raises(rs.StateError, match='seed_record is not a rollout record of schema 1'):
+        rs.begin(controller, 'web', '1.4.0', owner=owner_of(sleeper.pid), seed_record={'service': 'web'})
+
+
 # --- events, atomic writes, concurrency, check mode -----------------------------------------------------------
 
 def test_event_always_changes_and_stays_one_line(state_dir, sleeper):

@@ -1,0 +1,354 @@
+"""Whole canary releases with playbooks/canary_release.yml: real nginx, real Prometheus, real sample app instances.
+
+One local stack (examples/local/stack.py) for the module: 1 stable, 1 baseline and 1 canary sample app instance on
+127.0.0.1 behind a real nginx, scraped every second by a real Prometheus, under bounded background load. Every
+run is a real ``ansible-playbook`` process (stdin closed, as in CI) with the json callback; the tests read the
+rollout record the run left on disk, the nginx upstream it edited and the versions the instances run.
+
+The tests run in file order and share the stack: check mode first (nothing may change), then a bad version rolled
+back, a good version killed with SIGKILL in the middle of a step and resumed to promotion, and a run that loses
+Prometheus during its analysis (held as inconclusive) while a second run of the same service is refused.
+Versions and error rates: the stable fleet starts at version 1 with 4 % errors; version 3 has 20 % (5x).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from examples.local.processes import child_pids, wait_until
+from ansible_collections.canary.release.plugins.module_utils import rollout_state
+from examples.local.stack import REPO_ROOT, LocalStack, find_nginx, find_prometheus
+from tests.support.recording_server import RecordingServer
+from tests.support.paths import BIN_DIR
+from tests.support.playbook import PlaybookRun, _task_results, playbook_env
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(find_nginx() is None or find_prometheus() is None,
+                                 reason='nginx and prometheus are needed')]
+
+SERVICE = 'sample'
+PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'canary_release.yml')
+DEPLOY_TASKS = os.path.join(REPO_ROOT, 'examples', 'local', 'deploy_tasks.yml')
+BASE_ERRORS = 0.04
+VERSIONS = {'2': {'error_rate': BASE_ERRORS}, '3': {'error_rate': 5 * BASE_ERRORS},
+            '4': {'error_rate': BASE_ERRORS}, '5': {'error_rate': BASE_ERRORS}}
+RUN_TIMEOUT = 150
+
+
+@pytest.fixture(scope='module')
+def stack(tmp_path_factory):
+    with LocalStack(str(tmp_path_factory.mktemp('stack')), stable=1, canary=1, baseline=1, stable_version='1',
+                    error_rate=BASE_ERRORS) as local:
+        load = local.load(rate=200, duration=420)  # bounded: at most ~84,000 requests
+        try:
+            yield local
+        finally:
+            load.stop()
+
+
+def release_vars(stack, state_dir, version, **overrides):
+    variables = stack.ansible_vars()
+    variables.update({
+        'rollout_service': SERVICE, 'rollout_version': version, 'rollout_state_dir': state_dir,
+        'rollout_steps': [{'weight': 10, 'pause': 4}, {'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 1}],
+        'rollout_report': False, 'rollout_preflight': False,  # both cost seconds: each is tested once
+        'analysis_window': 2, 'analysis_interval': 1, 'analysis_max_duration': 120, 'analysis_rate_floor': 0.05,
+        'deploy_tasks_file': DEPLOY_TASKS, 'deploy_health_delay': 1, 'local_stack_versions': VERSIONS,
+    })
+    variables.update(overrides)
+    return variables
+
+
+class Release:
+    """One ansible-playbook run of canary_release.yml in its own process group, stdin closed."""
+
+    def __init__(self, stack, tmp_path, name, variables, check=False):
+        vars_file = tmp_path / ('%s.json' % name)
+        vars_file.write_text(json.dumps(variables))
+        command = [os.path.join(BIN_DIR, 'ansible-playbook'), '-i', stack.inventory_path, PLAYBOOK,
+                   '-e', '@%s' % vars_file] + (['--check'] if check else [])
+        env = playbook_env({'ANSIBLE_SHOW_CUSTOM_STATS': 'True', 'ANSIBLE_PIPELINING': 'True'})
+        self.process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+
+    def wait(self, timeout=RUN_TIMEOUT):
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            out, err = self.process.communicate(timeout=30)
+            raise AssertionError('ansible-playbook ran longer than %s s:\n%s\n%s' % (timeout, out[-3000:], err[-3000:]))
+        # ansible.builtin.pause writes "Pausing for N seconds" to stdout before the json callback's document
+        document = out[out.find('\n{') + 1:] if not out.startswith('{') and '\n{' in out else out
+        run = PlaybookRun(self.process.returncode, out, err, _task_results(document))
+        try:
+            run.stats = json.loads(document).get('global_custom_stats', {})
+        except ValueError:
+            run.stats = {}
+        return run
+
+    def kill(self):
+        """SIGKILL the controller's process group and every process below it, by PID.
+
+        ansible-core's forked workers call setsid(): they live in sessions of their own, which the group signal
+        misses, and an orphaned worker waits on its dead controller forever. So the group is stopped first (no new
+        forks), its descendants are listed, then everything is killed.
+        """
+        try:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return
+        doomed, parents = [], [self.process.pid]
+        while parents:
+            children = sorted(child_pids(parents.pop()))
+            doomed.extend(children)
+            parents.extend(children)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def release(stack, tmp_path, name, variables, **kwargs):
+    return Release(stack, tmp_path, name, variables, **kwargs).wait()
+
+
+def ok(run):
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    return run
+
+
+def messages(run, suffix):
+    """The ``msg`` of every task whose name ends with ``suffix``, in order."""
+    return [task['result']['msg'] for task in run.tasks
+            if task['name'].endswith(suffix) and 'msg' in task['result'] and not task['result'].get('skipped')]
+
+
+def state_file(state_dir, suffix):
+    """The service's record (``.json``) or lock (``.lock``) in ``state_dir``; None when there is none."""
+    path = os.path.join(state_dir, SERVICE + suffix)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def record(state_dir):
+    return state_file(state_dir, '.json')
+
+
+def lock(state_dir):
+    return state_file(state_dir, '.lock')
+
+
+def is_run_of(pid, vars_file):
+    """Whether process ``pid`` is an ansible-playbook process (controller or worker) of the run with that vars file."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            argv = handle.read().decode('utf-8', 'replace').split('\0')
+        with open('/proc/%d/stat' % pid, 'rb') as handle:
+            state = handle.read().rsplit(b')', 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in (b'Z', b'X') and '@' + vars_file in argv
+
+
+def canary_line(stack):
+    address = stack.canary_servers[0]
+    return [line.strip() for line in stack.upstream_text().splitlines() if address in line][0]
+
+
+def versions(stack):
+    return dict((name, instance.version) for name, instance in stack.instances.items())
+
+
+def test_check_mode_lists_every_weight_change_and_changes_nothing(stack, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    upstream, before = stack.upstream_text(), versions(stack)
+    run = ok(release(stack, tmp_path, 'check', release_vars(stack, state_dir, '2', rollout_preflight=True), check=True))
+    shares = messages(run, 'Report the traffic split')
+    # every step's share, then the promotion's return to 0 % (which is what nginx has now: unchanged)
+    assert shares == ['sample: canary at %s %% (requested %s %%) via nginx (check mode)' % (weight, weight)
+                      for weight in ('10.0', '50.0', '100.0')] + [
+        'sample: canary at 0.0 % (requested 0.0 %) via nginx (check mode), unchanged'], shares
+    polls = messages(run, 'Report the poll')
+    # the preflight, then one poll per judged step, none of them waiting
+    assert len(polls) == 3 and polls[0].startswith('sample 2: preflight: poll 1 at '), polls
+    assert all('check mode (one poll, no waiting)' in line for line in polls[1:]), polls
+    assert stack.upstream_text() == upstream and versions(stack) == before
+    assert not os.path.exists(state_dir)  # not even the record
+    assert run.stats['canary_release']['check_mode'] is True
+
+
+def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    started = time.monotonic()
+    with RecordingServer(200) as webhook:
+        hook_url = webhook.url + '/services/T000/B000/SECRETTOKEN'
+        # a long first step: a fail ends it at once, a pass or an undecided judge would go on after 30 s
+        run = ok(release(stack, tmp_path, 'bad', release_vars(
+            stack, state_dir, '3', rollout_previous_version='1', rollout_webhook_url=hook_url,
+            rollout_steps=[{'weight': 10, 'pause': 30}, {'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 1}])))
+        posts = list(webhook.requests)
+    seconds = time.monotonic() - started
+    final = record(state_dir)
+    assert final['status'] == 'rolled_back' and final['version'] == '3' and final['previous_version'] == '1'
+    assert [(step['index'], step['weight'], step['verdict']) for step in final['steps']] == [(0, 10.0, 'fail')], \
+        messages(run, 'Report the poll')
+    assert final['reason'].startswith('step 0 at 10 %, verdict fail: errors: canary ')
+    decided = rollout_state.parse_time(final['steps'][0]['at']) - rollout_state.parse_time(final['steps'][0]['started_at'])
+    assert decided < 30, messages(run, 'Report the poll')  # decided before the step's time was over
+    assert lock(state_dir) is None
+    assert canary_line(stack).endswith('down;  # canary-1')  # 100 % stable
+    assert stack.instances['stable-1'].version == '1'  # never promoted
+    polls = messages(run, 'Report the poll')
+    assert polls[-1].startswith('sample 3: step 0 at 10 %: poll ') and ': fail - errors fail canary ' in polls[-1], polls
+    assert all(': continue' in line for line in polls[:-1]), polls  # one line per poll until the decision
+    assert run.stats['canary_release']['outcome'] == 'rolled_back'
+    assert seconds < 90, seconds
+    # every transition went to the webhook as Slack-compatible JSON, one line each; the URL was never shown
+    texts = [json.loads(body)['text'] for method, path, body in posts]
+    assert all(method == 'POST' and path == '/services/T000/B000/SECRETTOKEN' for method, path, body in posts)
+    assert texts[0].startswith('canary.release: sample 3: rollout started (previous version 1) by run ')
+    assert texts[1] == 'canary.release: sample 3: step 0 at 10 %'
+    assert texts[2].startswith('canary.release: sample 3: step 0 at 10 %, verdict fail: errors: canary ')
+    assert texts[-1].startswith('canary.release: sample 3: rolled back to 1, canary at 0.0 % via nginx: step 0 at 10 %, '
+                                'verdict fail: errors: canary ')
+    assert all('\n' not in text for text in texts) and 'SECRETTOKEN' not in run.stdout + run.stderr
+
+
+def test_good_version_killed_mid_step_resumes_waits_for_approval_and_is_promoted(stack, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    variables = release_vars(stack, state_dir, '2', rollout_previous_version='1', rollout_report=True,
+                             rollout_report_dir=str(tmp_path / 'reports'),
+                             rollout_steps=[{'weight': 10, 'pause': 4}, {'weight': 50, 'pause': 10, 'approval': True},
+                                            {'weight': 100, 'pause': 1}],
+                             awx_job_id=42)  # as in AWX: a hold ends the job with the rollout paused
+    first = Release(stack, tmp_path, 'good', variables)
+    try:
+        wait_until(lambda: (record(state_dir) or {}).get('step') == 1, timeout=90, interval=0.2,
+                   message='the rollout to begin step 1 (50 %)')
+        time.sleep(2)  # in the middle of step 1's analysis
+        killed_at = record(state_dir)
+        first.kill()
+    finally:
+        first.kill()
+        first.process.communicate(timeout=30)
+    vars_file = str(tmp_path / 'good.json')  # no process of the killed run is left, workers included
+    assert not [pid for pid in map(int, filter(str.isdigit, os.listdir('/proc'))) if is_run_of(pid, vars_file)]
+    assert killed_at['status'] == 'running' and killed_at['steps'][0]['verdict'] in ('pass', 'watched')
+    assert killed_at['steps'][1]['verdict'] is None
+    stale = lock(state_dir)
+    assert stale['pid'] == first.process.pid
+    # the controller is gone; the weights it set stay: 50 % to the canary
+    line = canary_line(stack)
+    assert 'down' not in line, line
+    counts = stack.count_instances(60)
+    assert 18 <= counts.get('canary-1', 0) <= 42, counts
+
+    # the resumed run watches step 1 to its end, then its approval gate ends the job (AWX) with the rollout paused
+    gate = ok(release(stack, tmp_path, 'resumed', variables))
+    paused = record(state_dir)
+    assert paused['status'] == 'paused' and lock(state_dir) is None
+    assert paused['steps'][1]['verdict'] == 'awaiting_approval'
+    assert paused['steps'][1]['started_at'] == killed_at['steps'][1]['started_at']  # resumed, not restarted
+    resumed = [event['message'] for event in paused['events'] if ': resumed at step 1 (50 %) by run ' in event['message']]
+    assert len(resumed) == 1, paused['events']
+    assert any('took over the stale lock of sample: pid %d' % first.process.pid in warning
+               for task in gate.tasks for warning in task['result'].get('warnings', []))
+    # the canary had version 2 already: the resumed run did not deploy it again
+    assert not messages(gate, 'Wait until the health check answers at %s/health' % stack.instances['canary-1'].url)
+    held = gate.stats['canary_release']
+    assert held['outcome'] == 'held' and held['status'] == 'paused' and held['step'] == 1
+    assert 'rollout_approval=approve' in held['message']
+    assert 'down' not in canary_line(stack)  # still 50 % while the humans decide
+
+    # the workflow's approval node said yes: the next job resumes with the approval and promotes
+    variables['rollout_approval'] = 'approve'
+    run = ok(release(stack, tmp_path, 'approved', variables))
+    final = record(state_dir)
+    assert final['status'] == 'promoted', final['events'][-5:]
+    assert [(step['index'], step['weight'], step['verdict']) for step in final['steps']][1:] == [
+        (1, 50.0, 'approved'), (2, 100.0, final['steps'][2]['verdict'])]
+    assert final['steps'][0]['verdict'] in ('pass', 'watched') and final['steps'][2]['verdict'] == 'watched'
+    assert final['steps'][1]['reason'] == 'approved (rollout_approval=approve)'
+    assert versions(stack) == {'stable-1': '2', 'baseline-1': '1', 'canary-1': '2'}
+    assert canary_line(stack).endswith('down;  # canary-1') and lock(state_dir) is None
+    assert run.stats['canary_release']['outcome'] == 'promoted'
+    summary = messages(run, 'Report the event')[-1]
+    assert summary.startswith('sample 2: release promoted') and '; report ' in summary, summary
+    report = summary.split('; report ')[1]
+    assert report.startswith(str(tmp_path / 'reports')) and os.path.exists(report)
+
+
+def test_prometheus_down_holds_as_inconclusive_and_a_second_rollout_is_refused(stack, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    before = versions(stack)
+    variables = release_vars(stack, state_dir, '4', analysis_max_duration=10,
+                             rollout_steps=[{'weight': 10, 'pause': 4}, {'weight': 100, 'pause': 1}])
+    held = Release(stack, tmp_path, 'held', variables)
+    try:
+        wait_until(lambda: (record(state_dir) or {}).get('step') == 0, timeout=90, interval=0.2,
+                   message='the rollout to begin step 0')
+        stack.stop_prometheus()
+        holder = lock(state_dir)
+        refused = release(stack, tmp_path, 'second', release_vars(stack, state_dir, '5'))
+        run = held.wait()
+    finally:
+        held.kill()
+        stack.start_prometheus()
+    assert refused.returncode != 0
+    failed = [task['result'] for task in refused.tasks if task['result'].get('failed')]
+    assert failed[-1]['msg'].startswith('rollout of sample already running since %s, pid %d on host '
+                                        % (holder['started_at'], held.process.pid)), failed[-1]['msg']
+
+    ok(run)
+    final = record(state_dir)
+    assert final['status'] == 'paused' and final['version'] == '4' and lock(state_dir) is None
+    assert [(step['index'], step['verdict']) for step in final['steps']] == [(0, 'inconclusive')]
+    assert 'no data' in final['steps'][0]['reason'], final['steps'][0]
+    polls = messages(run, 'Report the poll')
+    assert any('waiting for data' in line for line in polls), polls
+    assert polls[-1].startswith('sample 4: step 0 at 10 %: poll ') and ': inconclusive - ' in polls[-1]
+    assert run.stats['canary_release']['outcome'] == 'held'
+    assert versions(stack)['stable-1'] == before['stable-1']  # no promotion
+    assert 'down' not in canary_line(stack)  # held at 10 %, not rolled back
+
+    # the human rejects it on the re-run
+    variables['rollout_approval'] = 'reject'
+    rejected = ok(release(stack, tmp_path, 'rejected', variables))
+    final = record(state_dir)
+    assert final['status'] == 'rolled_back' and final['steps'][0]['verdict'] == 'rejected'
+    assert canary_line(stack).endswith('down;  # canary-1')
+    assert rejected.stats['canary_release']['outcome'] == 'rolled_back'
+
+
+def test_a_run_that_died_after_a_failed_step_rolls_back_without_moving_traffic(stack, tmp_path):
+    """The controller died between recording a failed step and the rollback: the next run rolls back at once."""
+    state_dir = str(tmp_path / 'state')
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    owner = dict(rollout_state.local_identity(), pid=gone.pid, pid_start='1')
+    begun = rollout_state.begin(state_dir, SERVICE, '3', previous_version='2', owner=owner)
+    rollout_state.record_step(state_dir, SERVICE, 0, weight=10, verdict='fail', reason='errors: canary 20% vs 4%',
+                              run_id=begun['run_id'])
+    before = versions(stack)
+    run = ok(release(stack, tmp_path, 'died', release_vars(stack, state_dir, '3')))
+    assert versions(stack) == before  # nothing deployed
+    final = record(state_dir)
+    assert final['status'] == 'rolled_back'
+    assert final['reason'] == 'resumed after step 0 at 10 % had ended with verdict fail: errors: canary 20% vs 4%'
+    # the only traffic change is the rollback's: the failed canary got no traffic again, and was not deployed again
+    assert messages(run, 'Report the traffic split') == ['sample: canary at 0.0 % (requested 0.0 %) via nginx, unchanged']
+    assert not messages(run, 'Report the poll')  # no judging
+    assert canary_line(stack).endswith('down;  # canary-1') and lock(state_dir) is None
