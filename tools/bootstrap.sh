@@ -71,4 +71,5 @@ link_collection_tree() {
 install_system_packages
 install_venv
 "$VENV/bin/python" tools/ensure_get_pip.py
+"$VENV/bin/python" tools/terraform_plugins.py >/dev/null
 link_collection_tree

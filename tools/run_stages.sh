@@ -23,7 +23,7 @@ copy_collection_tree() {
     mkdir -p "$target"
     tar -cf - --exclude=./.git --exclude=./.venv --exclude=./tests/output --exclude=__pycache__ \
         --exclude=.pytest_cache --exclude=.hypothesis \
-        --exclude=.terraform --exclude='*.tfstate' --exclude='*.tfstate.*' --exclude=./bench/scratch --exclude='./*.tar.gz' . \
+        --exclude=.terraform --exclude=.terraform.lock.hcl --exclude=terraform.tfstate.d --exclude='*.tfstate' --exclude='*.tfstate.*' --exclude=./bench/scratch --exclude='./*.tar.gz' . \
         | tar -xf - -C "$target"
     # ansible-test finds dependencies only beside the collection: link the ones the ansible package ships.
     local installed
