@@ -1,5 +1,5 @@
 # canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
-.PHONY: test sanity lint unit integration demo bootstrap build constraints clean bench-nginx
+.PHONY: test sanity lint unit integration demo bootstrap build constraints clean bench-nginx bench-e2e
 
 test: bootstrap
 	tools/run_stages.sh sanity lint unit integration
@@ -33,6 +33,11 @@ bench-nginx: bootstrap
 	$(BENCH_PYTHON) -m bench.nginx_split.run
 	$(BENCH_PYTHON) -m bench.nginx_reload.run
 	$(BENCH_PYTHON) -m bench.nginx_large_upstream.run
+
+# End to end on the demo's local stack (about 10 and 25 minutes).
+bench-e2e: bootstrap
+	$(BENCH_PYTHON) -m bench.blast_radius.run --dispersion-variant
+	$(BENCH_PYTHON) -m bench.good_release.run
 
 # Regenerate the full pin set after changing tests/requirements.txt.
 constraints: bootstrap
