@@ -22,9 +22,9 @@ import pytest
 from examples.local.processes import child_pids, wait_until
 from ansible_collections.canary.release.plugins.module_utils import rollout_state
 from examples.local.stack import REPO_ROOT, LocalStack, find_nginx, find_prometheus
-from tests.support.recording_server import RecordingServer
 from tests.support.paths import BIN_DIR
-from tests.support.playbook import PlaybookRun, _task_results, playbook_env
+from tests.support.playbook import PlaybookRun, task_results, playbook_env
+from tests.support.recording_server import RecordingServer
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(find_nginx() is None or find_prometheus() is None,
@@ -85,7 +85,7 @@ class Release:
             raise AssertionError('ansible-playbook ran longer than %s s:\n%s\n%s' % (timeout, out[-3000:], err[-3000:]))
         # ansible.builtin.pause writes "Pausing for N seconds" to stdout before the json callback's document
         document = out[out.find('\n{') + 1:] if not out.startswith('{') and '\n{' in out else out
-        run = PlaybookRun(self.process.returncode, out, err, _task_results(document))
+        run = PlaybookRun(self.process.returncode, out, err, task_results(document))
         try:
             run.stats = json.loads(document).get('global_custom_stats', {})
         except ValueError:

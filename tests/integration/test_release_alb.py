@@ -18,11 +18,11 @@ import boto3
 import pytest
 import yaml
 
-from tests.support.recording_server import RecordingServer
 from tests.support.alb_fixture import Stack
 from tests.support.moto import REGION, MotoServer, aws_env
 from tests.support.paths import REPO_ROOT
 from tests.support.playbook import run_playbook
+from tests.support.recording_server import RecordingServer
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ import yaml
 
 from ansible_collections.canary.release.plugins.module_utils import nginx_traffic, rollout_state
 from examples.local.stack import LocalStack, find_nginx, find_prometheus
-from tests.support.recording_server import RecordingServer
-from tests.support.paths import COLLECTIONS_ROOT, REPO_ROOT
+from tests.support.paths import REPO_ROOT
 from tests.support.playbook import run_playbook
+from tests.support.recording_server import RecordingServer
 
 pytestmark = [
     pytest.mark.integration,
@@ -27,17 +27,6 @@ pytestmark = [
 
 SERVICE = 'sample'
 PLAYBOOKS = os.path.join(REPO_ROOT, 'playbooks')
-
-
-def _deploy_role_can_fail_one_host():
-    defaults = os.path.join(COLLECTIONS_ROOT, 'ansible_collections', 'canary', 'release', 'roles', 'deploy', 'defaults', 'main.yml')
-    with open(defaults, encoding='utf-8') as handle:
-        return 'deploy_fail_fast' in yaml.safe_load(handle)
-
-
-# The promote role records a failed batch only when the deploy role can fail a single host (deploy_fail_fast: false).
-needs_deploy_fail_fast = pytest.mark.skipif(not _deploy_role_can_fail_one_host(),
-                                            reason='roles/deploy has no deploy_fail_fast yet')
 
 
 @pytest.fixture
@@ -164,7 +153,6 @@ def test_promote_moves_the_stable_hosts_in_batches_and_returns_the_traffic(make_
     assert 'step 1 at 100.0 %: approved (since ' + step.get('started_at', step['at']) + ')' in lines
 
 
-@needs_deploy_fail_fast
 def test_a_failed_batch_stops_the_promotion_then_rollback_and_status(make_stack, tmp_path):
     stack = make_stack(3)
     state_dir = str(tmp_path / 'state')

@@ -70,10 +70,10 @@ def run_playbook(tasks=None, playbook=None, extra_vars=None, check=False, diff=F
         command += list(extra_args)
         completed = subprocess.run(command, env=playbook_env(extra_env), capture_output=True, text=True,
                                    timeout=timeout, check=False)
-    return PlaybookRun(completed.returncode, completed.stdout, completed.stderr, _task_results(completed.stdout))
+    return PlaybookRun(completed.returncode, completed.stdout, completed.stderr, task_results(completed.stdout))
 
 
-def _task_results(stdout):
+def task_results(stdout):
     # ansible.builtin.pause prints "Pausing for N seconds" to stdout ahead of the json callback's document.
     if not stdout.startswith('{') and '\n{' in stdout:
         stdout = stdout[stdout.index('\n{') + 1:]
