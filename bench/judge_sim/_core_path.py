@@ -8,7 +8,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def ensure_collection_importable():
     try:
-        import ansible_collections.canary.release.plugins.module_utils.sequential_counts  # noqa: F401
+        import ansible_collections.canary.release.plugins.module_utils._judge.sequential_counts  # noqa: F401
         return
     except ImportError:
         pass
@@ -22,7 +22,7 @@ def ensure_collection_importable():
             for name in [name for name in sys.modules if name.startswith('ansible_collections')]:
                 del sys.modules[name]
             try:
-                import ansible_collections.canary.release.plugins.module_utils.sequential_counts  # noqa: F401,F811
+                import ansible_collections.canary.release.plugins.module_utils._judge.sequential_counts  # noqa: F401,F811
                 return
             except ImportError:
                 sys.path.remove(root)

@@ -14,7 +14,7 @@ from _core_path import ensure_collection_importable
 
 ensure_collection_importable()
 
-from ansible_collections.canary.release.plugins.module_utils import sequential_counts as core  # noqa: E402
+from ansible_collections.canary.release.plugins.module_utils._judge import sequential_counts as core  # noqa: E402
 
 
 class VectorJudge:

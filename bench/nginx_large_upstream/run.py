@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from ansible_collections.canary.release.plugins.module_utils.nginx_traffic import set_upstream_weights
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_traffic import set_upstream_weights
 
 from bench.results_file import write_results
 

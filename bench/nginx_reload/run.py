@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.canary.release.plugins.module_utils.nginx_traffic import set_upstream_weights
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_traffic import set_upstream_weights
 
 from bench.results_file import nginx_version, write_results
 from tests.support.nginx import NginxServer

@@ -585,7 +585,9 @@ class LocalStack:
 
     def write_inventory(self):
         """``workdir/inventory.yml``: groups stable, baseline, canary (one host per instance, local connection),
-        with ``local_stack_workdir`` so that ``examples/local/deploy_tasks.yml`` finds this stack."""
+        with ``local_stack_workdir`` so that ``examples/local/deploy_tasks.yml`` finds this stack, and ``local_stack``
+        (``stack.json``, read when used, as in ``examples/local/inventory.yml``) so that the demo's
+        ``examples/local/group_vars/all.yml`` works with it too (``-e @examples/local/group_vars/all.yml``)."""
         groups = {}
         for track in TRACKS:
             hosts = self.names(track)
@@ -594,7 +596,9 @@ class LocalStack:
                     'deploy_health_url': self.state['instances'][name]['url'] + '/health'}) for name in hosts)}
         inventory = {'all': {
             'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': self.python,
-                     'local_stack_workdir': self.workdir, 'local_stack_root': REPO_ROOT},
+                     'local_stack_workdir': self.workdir, 'local_stack_root': REPO_ROOT,
+                     'local_stack': "{{ lookup('ansible.builtin.file', local_stack_workdir ~ '/%s') | from_json }}"
+                                    % STATE_FILE},
             'children': groups}}
         _write(self.inventory_path, json.dumps(inventory, indent=2) + '\n')
         return self.inventory_path

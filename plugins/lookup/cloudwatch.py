@@ -108,13 +108,13 @@ from ansible.errors import AnsibleLookupError
 
 from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
 
-from ansible_collections.canary.release.plugins.module_utils.cloudwatch_metric_data import (
+from ansible_collections.canary.release.plugins.module_utils._sources.cloudwatch_metric_data import (
     CloudWatchQueryError,
     build_metric_data_queries,
     get_metric_data,
 )
-from ansible_collections.canary.release.plugins.module_utils.cloudwatch_retry import retrying_get_metric_data
-from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
+from ansible_collections.canary.release.plugins.module_utils._common.aws_retry import retrying_get_metric_data
+from ansible_collections.canary.release.plugins.module_utils._common.json_safe import json_safe
 
 
 def flatten_terms(terms):

@@ -114,8 +114,8 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
-from ansible_collections.canary.release.plugins.module_utils.prometheus_api import (
+from ansible_collections.canary.release.plugins.module_utils._common.json_safe import json_safe
+from ansible_collections.canary.release.plugins.module_utils._sources.prometheus_api import (
     PrometheusError,
     client_from_options,
     lookup_value,

@@ -5,9 +5,6 @@
 
 """Helpers that make file replacements survive a crash."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import os
 import tempfile

@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r'''
 module: alb_canary_rule
@@ -159,8 +156,8 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.canary.release.plugins.module_utils.alb_header_rule import DEFAULT_HEADER, DEFAULT_VALUES, ensure_header_rule
-from ansible_collections.canary.release.plugins.module_utils.alb_listener import AlbError
+from ansible_collections.canary.release.plugins.module_utils._alb.alb_header_rule import DEFAULT_HEADER, DEFAULT_VALUES, ensure_header_rule
+from ansible_collections.canary.release.plugins.module_utils._alb.alb_listener import AlbError
 
 
 def main():

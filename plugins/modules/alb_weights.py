@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r'''
 module: alb_weights
@@ -278,7 +275,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.canary.release.plugins.module_utils.alb_listener import AlbError, set_forward_weights
+from ansible_collections.canary.release.plugins.module_utils._alb.alb_listener import AlbError, set_forward_weights
 
 
 def argument_spec():

@@ -24,6 +24,9 @@ description:
     missing data, handled by O(metrics[].on_no_data). Invalid options (an unknown kind, a missing query, an
     unknown placeholder, unreadable times) fail the task.
   - The module never changes anything. It always reports C(changed=false) and runs in check mode as well.
+  - With O(validate_only=true) it checks everything a real run checks and builds every query, but sends none.
+    Use it to check a release's analysis configuration before anything changes.
+  - The connection options can be given one by one or together in O(connection).
   - See C(docs/analysis.md) in the collection for the statistics, how to choose O(alpha), O(beta) and
     O(max_ratio), and how long a decision takes.
 author:
@@ -94,16 +97,69 @@ options:
       - The canary cannot pass before this duration since O(start_time) (seconds or V(5m)). It can fail earlier.
     type: raw
     default: 0
+  validate_only:
+    description:
+      - Check the metrics, the sources and the options exactly as a real run does, make the clients of the
+        providers the metrics use, and build every query, but query nothing.
+      - Returns RV(verdict=null), RV(valid=true) and in RV(queries) what a real run would send. Invalid input fails
+        with the message a real run would give.
+    type: bool
+    default: false
   max_duration:
     description:
       - Deadline, counted from O(start_time) (seconds or V(30m)). At and after it, an undecided analysis is
         V(inconclusive). Data after the deadline is not read.
       - Without it there is no deadline. Set it, so that a canary without data cannot hold a rollout forever.
     type: raw
+  deadline_extension:
+    description:
+      - Seconds added to O(max_duration). The C(canary.release.rollout) role sets it after an approval, so that the
+        judge gets a fresh O(max_duration) from the approval on.
+    type: float
+    default: 0
+  polls:
+    description:
+      - For a polling loop (the C(canary.release.analysis) role) - how many polls were made before this one. The
+        module then says in RV(poll) whether the loop stops and how long it waits; see O(stop_after).
+    type: int
+    default: 0
+  interval:
+    description:
+      - Seconds between two polls of a loop; RV(poll.wait) shortens it to reach the end of O(stop_after) or the
+        deadline on time.
+    type: int
+    default: 10
+  stop_after:
+    description:
+      - 'Seconds after O(start_time) when the loop''s own time (a rollout step) is over. The stop rule - V(fail) or
+        V(inconclusive) stop at once; V(pass) once O(stop_after) has passed (at once without it); V(continue) once
+        O(stop_after) has passed and every metric has data (unless O(stop_needs_data=false)), unless
+        O(until_decided); check mode stops after one poll; O(max_polls) polls stop the loop.'
+    type: float
+  until_decided:
+    description:
+      - An undecided analysis goes on past O(stop_after) until the judge decides or the deadline passes.
+    type: bool
+    default: false
+  stop_needs_data:
+    description:
+      - An undecided analysis ends at O(stop_after) only when every metric has data.
+    type: bool
+    default: true
+  max_polls:
+    description:
+      - Stop the loop after this many polls. V(0) - no limit.
+    type: int
+    default: 0
+  label:
+    description:
+      - 'Put in front of RV(poll.message), for example V(web 1.4.0: step 0 at 5 %).'
+    type: str
+    default: ""
   url:
     description:
       - Base URL of the Prometheus HTTP API, for example V(http://localhost:9090).
-      - Required when a metric uses O(metrics[].provider=prometheus).
+      - Required when a metric uses O(metrics[].provider=prometheus), here or as O(connection.url).
     type: str
     required: false
   validate_certs:
@@ -115,6 +171,7 @@ options:
 extends_documentation_fragment:
   - canary.release.analysis_metrics
   - canary.release.prometheus
+  - canary.release.metrics_connection
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -229,8 +286,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+valid:
+  description: The options and metrics are valid (a run that is not valid fails instead).
+  returned: success
+  type: bool
+  sample: true
 verdict:
   description:
+    - Null with O(validate_only=true).
     - V(fail) when a metric failed (its test crossed the fail boundary, a guard was breached, or it had no data
       under O(metrics[].on_no_data=fail)).
     - V(pass) when every metric passed and O(min_duration) has elapsed.
@@ -346,6 +409,32 @@ queries:
       series: 2
       samples: 34
       error: null
+poll:
+  description:
+    - Where a polling loop (the C(canary.release.analysis) role) stands after this poll.
+  returned: success
+  type: dict
+  contains:
+    number:
+      description: This poll's number, from 1 (O(polls) + 1).
+      type: int
+      sample: 3
+    stopped:
+      description: Why the loop stops - V(decided), V(time), V(check_mode), V(polls) - or V(polling) (poll again).
+      type: str
+      sample: polling
+    wait:
+      description: Seconds to wait before the next poll.
+      type: int
+      sample: 10
+    has_data:
+      description: Whether every metric had data.
+      type: bool
+      sample: true
+    message:
+      description: One line describing the poll.
+      type: str
+      sample: "web 2: step 0 at 5 %: poll 3 at 24 s: continue - errors continue canary 3/120 baseline 41/905 | continue: ..."
 api_calls:
   description: Requests made. C(prometheus) counts range queries and C(cloudwatch) counts GetMetricData calls.
   returned: success
@@ -354,13 +443,15 @@ api_calls:
 '''
 
 
-from ansible_collections.canary.release.plugins.module_utils.analysis_request import (
+from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_request import (
     AnalysisRequestError,
     metric_argument_spec,
 )
-from ansible_collections.canary.release.plugins.module_utils.analysis_run import run_analysis
-from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
-from ansible_collections.canary.release.plugins.module_utils.metric_clients import client_factories, metrics_module
+from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_run import DEFAULTS, run_analysis
+from ansible_collections.canary.release.plugins.module_utils._analysis import polling
+from ansible_collections.canary.release.plugins.module_utils.time_spec import TimeSpecError, parse_duration
+from ansible_collections.canary.release.plugins.module_utils._common.json_safe import json_safe
+from ansible_collections.canary.release.plugins.module_utils._analysis.metric_clients import client_factories, metrics_module
 
 
 def argument_spec():
@@ -372,15 +463,47 @@ def argument_spec():
         end_time=dict(type='raw'),
         window=dict(type='raw'),
         step=dict(type='raw'),
-        alpha=dict(type='float', default=0.01),
-        beta=dict(type='float', default=0.01),
-        max_ratio=dict(type='float', default=2.0),
-        rate_floor=dict(type='float', default=0.0001),
-        dispersion=dict(type='bool', default=True),
+        alpha=dict(type='float', default=DEFAULTS['alpha']),
+        beta=dict(type='float', default=DEFAULTS['beta']),
+        max_ratio=dict(type='float', default=DEFAULTS['max_ratio']),
+        rate_floor=dict(type='float', default=DEFAULTS['rate_floor']),
+        dispersion=dict(type='bool', default=DEFAULTS['dispersion']),
         min_duration=dict(type='raw', default=0),
         max_duration=dict(type='raw'),
+        validate_only=dict(type='bool', default=DEFAULTS['validate_only']),
+        deadline_extension=dict(type='float', default=0.0),
+        polls=dict(type='int', default=0),
+        interval=dict(type='int', default=10),
+        stop_after=dict(type='float'),
+        until_decided=dict(type='bool', default=False),
+        stop_needs_data=dict(type='bool', default=True),
+        max_polls=dict(type='int', default=0),
+        label=dict(type='str', default=''),
     )
     return spec
+
+
+def extended_deadline(params):
+    """``max_duration`` plus ``deadline_extension`` (seconds), or None without a deadline."""
+    if params['max_duration'] in (None, ''):
+        return None
+    try:
+        return parse_duration(params['max_duration']) + (params['deadline_extension'] or 0.0)
+    except TimeSpecError as error:
+        raise AnalysisRequestError('max_duration: %s' % error)
+
+
+def poll_result(params, result, check_mode):
+    """Where a polling loop stands after this poll: stop or not, the wait and the progress line."""
+    number = params['polls'] + 1
+    metrics = result.get('metrics') or []
+    reason = polling.stop_reason(result['verdict'], result['elapsed'], metrics, number, params['stop_after'],
+                                 params['until_decided'], params['stop_needs_data'], params['max_polls'], check_mode)
+    return {'number': number, 'stopped': reason, 'has_data': polling.has_data(metrics),
+            'wait': polling.next_wait(params['interval'], result['elapsed'], result['now'], result.get('deadline'),
+                                      params['stop_after']),
+            'message': polling.describe_poll(params['label'], number, reason, result['verdict'], result['reason'],
+                                             result['elapsed'], metrics, params['stop_after'])}
 
 
 def main():
@@ -389,11 +512,14 @@ def main():
     prometheus_client, cloudwatch_call = client_factories(module)
 
     try:
+        params = dict(params, max_duration=extended_deadline(params))
         result, warnings = run_analysis(params, prometheus_client=prometheus_client, cloudwatch_call=cloudwatch_call)
     except AnalysisRequestError as error:
         module.fail_json(msg=str(error))
     for warning in warnings:
         module.warn(warning)
+    if not params['validate_only']:
+        result['poll'] = poll_result(params, result, module.check_mode)
     module.exit_json(changed=False, **json_safe(result))
 
 

@@ -260,9 +260,9 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.canary.release.plugins.module_utils.cloudwatch_metric_data import CloudWatchQueryError, get_metric_data
-from ansible_collections.canary.release.plugins.module_utils.cloudwatch_retry import retrying_get_metric_data
-from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
+from ansible_collections.canary.release.plugins.module_utils._sources.cloudwatch_metric_data import CloudWatchQueryError, get_metric_data
+from ansible_collections.canary.release.plugins.module_utils._common.aws_retry import retrying_get_metric_data
+from ansible_collections.canary.release.plugins.module_utils._common.json_safe import json_safe
 
 METRIC_OPTIONS = ('namespace', 'metric_name', 'dimensions', 'stat', 'unit')
 

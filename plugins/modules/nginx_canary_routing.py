@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r'''
 module: nginx_canary_routing
@@ -202,7 +199,7 @@ reloaded:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.canary.release.plugins.module_utils.nginx_config_file import (
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_config_file import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_RELOAD_COMMAND,
     DEFAULT_VALIDATE_COMMAND,
@@ -210,7 +207,7 @@ from ansible_collections.canary.release.plugins.module_utils.nginx_config_file i
     split_command,
     update_file,
 )
-from ansible_collections.canary.release.plugins.module_utils.nginx_routing import (
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_routing import (
     DEFAULT_HEADER_NAME,
     DEFAULT_STICKY_COOKIE,
     DEFAULT_STICKY_MAX_AGE,

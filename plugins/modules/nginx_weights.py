@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r'''
 module: nginx_weights
@@ -243,15 +240,15 @@ reloaded:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.canary.release.plugins.module_utils.canary_weights import DEFAULT_MAX_WEIGHT, WeightError
-from ansible_collections.canary.release.plugins.module_utils.nginx_config_file import (
+from ansible_collections.canary.release.plugins.module_utils._common.canary_weights import DEFAULT_MAX_WEIGHT, WeightError
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_config_file import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_RELOAD_COMMAND,
     DEFAULT_VALIDATE_COMMAND,
     ConfigFileError,
 )
-from ansible_collections.canary.release.plugins.module_utils.nginx_traffic import RequestError, set_upstream_weights
-from ansible_collections.canary.release.plugins.module_utils.nginx_upstream import NginxConfigError
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_traffic import RequestError, set_upstream_weights
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_upstream import NginxConfigError
 
 
 def main():

@@ -182,8 +182,8 @@ error_type:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
-from ansible_collections.canary.release.plugins.module_utils.prometheus_api import (
+from ansible_collections.canary.release.plugins.module_utils._common.json_safe import json_safe
+from ansible_collections.canary.release.plugins.module_utils._sources.prometheus_api import (
     PrometheusError,
     client_from_options,
     connection_argument_spec,

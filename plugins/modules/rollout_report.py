@@ -69,7 +69,7 @@ options:
   url:
     description:
       - Base URL of the Prometheus HTTP API, for example V(http://localhost:9090).
-      - Required when a metric uses O(metrics[].provider=prometheus).
+      - Required when a metric uses O(metrics[].provider=prometheus), here or as O(connection.url).
     type: str
     required: false
   validate_certs:
@@ -81,6 +81,7 @@ options:
 extends_documentation_fragment:
   - canary.release.analysis_metrics
   - canary.release.prometheus
+  - canary.release.metrics_connection
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -212,11 +213,11 @@ summary:
 import os
 
 
-from ansible_collections.canary.release.plugins.module_utils.analysis_request import AnalysisRequestError, metric_argument_spec
-from ansible_collections.canary.release.plugins.module_utils.json_safe import json_safe
-from ansible_collections.canary.release.plugins.module_utils.metric_clients import client_factories, metrics_module
-from ansible_collections.canary.release.plugins.module_utils.report_files import ReportFilesError, write_files
-from ansible_collections.canary.release.plugins.module_utils.report_run import ReportError, build_report, render_report, summary
+from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_request import AnalysisRequestError, metric_argument_spec
+from ansible_collections.canary.release.plugins.module_utils._common.json_safe import json_safe
+from ansible_collections.canary.release.plugins.module_utils._analysis.metric_clients import client_factories, metrics_module
+from ansible_collections.canary.release.plugins.module_utils._report.report_files import ReportFilesError, write_files
+from ansible_collections.canary.release.plugins.module_utils._report.report_run import ReportError, build_report, render_report, summary
 
 PATH_KEYS = {'report.json': 'json', 'report.html': 'html', 'weight.png': 'weight', 'errors.png': 'errors',
              'latency.png': 'latency', 'guards.png': 'guards'}

@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: rollout_state
 short_description: Keep the record and the lock of a canary rollout
@@ -25,6 +21,9 @@ description:
     (stale) is taken over with a warning.
   - O(operation=step) records a step, its weight and verdict; O(operation=event) appends an event;
     O(operation=finish) sets the final status and releases the lock; O(operation=read) returns the record.
+  - O(operation=plan) validates the step list once (RV(plan)) and changes nothing; O(operation=advance) reports
+    what happened (O(event)) to the release engine, records it, and returns what to do next (RV(action)) - the
+    C(canary.release.rollout) role only dispatches on it. The state diagram is in docs/rollout.md.
   - Files are replaced atomically (temporary file, C(fsync), C(rename), C(fsync) of the directory), and every
     operation runs under an exclusive C(flock) on a per-service mutex file, so concurrent runs never lose an update.
 author:
@@ -54,11 +53,16 @@ options:
         version resumes it (for example when an AWX approval node decides). Finishing with the status the record
         already has changes nothing.
       - V(read) returns the record and the lock; it never changes anything.
+      - V(plan) validates O(steps) with O(pause), O(analysis), O(require_pass), O(max_duration) and
+        O(steps_order) into RV(plan), naming every problem at once; it never changes anything.
+      - V(advance) gives O(event) to the release engine with the O(plan), records the transition (a step verdict,
+        or the pause of a held run, which releases the lock) and returns RV(action), RV(outcome) and the record.
+        Reporting the same event twice changes nothing the second time. It needs the lock held by O(run_id).
       - V(step) and V(finish) need the lock - held by the run named in O(run_id), or free when O(run_id) is omitted
         (a one-shot call such as a manual rollback). A lock held by another live run is refused.
     type: str
     required: true
-    choices: [begin, step, event, finish, read]
+    choices: [begin, step, event, finish, read, plan, advance]
   service:
     description:
       - Name of the service; names the files C(<service>.json) and C(<service>.lock) in O(state_dir).
@@ -187,8 +191,78 @@ options:
     choices: [running, paused, promoted, rolled_back, aborted]
   event:
     description:
-      - The event text, with O(operation=event); whitespace is collapsed to keep it on one line.
+      - With O(operation=event), the event text (a string); whitespace is collapsed to keep it on one line.
+      - With O(operation=advance), what happened (a dict with C(kind)) - V(begun) (after V(begin)); V(deployed)
+        (the canary hosts run the new version); V(traffic_set) with C(step) and C(weight) (the percent the backend
+        now reports); V(judged) with C(step), C(verdict) (V(pass), V(continue), V(fail) or V(inconclusive), as
+        the analysis returned it) and C(reason); V(waited) with C(step) (a step without analysis held its
+        pause); V(decided) with C(step), C(decision) (V(approve) or V(reject)) and C(source) (for example
+        C(at the prompt)); V(held) with C(step) and C(reason) (the run ends waiting for a human).
+      - An event that does not fit the record (another step than the current one, a weight the plan does not
+        give, anything but V(begun) after the rollout finished) fails and writes nothing.
+    type: raw
+  steps:
+    description:
+      - With O(operation=plan), the steps (C(rollout_steps)) - a non-empty list of mappings with C(weight) (canary
+        percent, above 0 and at most 100), and optionally C(pause) (whole seconds, default O(pause)), C(analysis)
+        (judge the canary during the step; default O(analysis), and false at 100 percent) and C(approval) (wait
+        for a human after the step).
+      - Weights must increase from step to step unless O(steps_order=any).
+    type: list
+    elements: raw
+  pause:
+    description: With O(operation=plan), the pause of a step that sets none, whole seconds.
+    type: raw
+    default: 60
+  analysis:
+    description: With O(operation=plan), whether steps below 100 percent judge the canary unless they say otherwise.
+    type: bool
+    default: true
+  require_pass:
+    description:
+      - With O(operation=plan), whether a judged step waits for the judge's pass instead of ending undecided
+        (with data from every metric) at the end of its pause.
+    type: bool
+    default: false
+  max_duration:
+    description:
+      - With O(operation=plan), the analysis deadline after the first step (C(analysis_max_duration)) - seconds,
+        or a number with C(s), C(m), C(h) or C(d). Judged steps that last longer get a warning.
     type: str
+    default: 30m
+  steps_order:
+    description:
+      - With O(operation=plan), V(increasing) refuses a weight that is not above the one of the step before;
+        V(any) allows any order.
+    type: str
+    choices: [increasing, any]
+    default: increasing
+  plan:
+    description: With O(operation=advance), the RV(plan) that O(operation=plan) returned.
+    type: dict
+  approval:
+    description:
+      - With O(operation=advance), C(rollout_approval) - the decision for a step that the last run left waiting
+        for a human (V(approve) or V(reject)); ignored with a warning when no step is held.
+    type: str
+    choices: ['', approve, reject]
+    default: ''
+  approval_mode:
+    description:
+      - With O(operation=advance), how a held step waits for a human (the C(mode) of RV(action)) - V(prompt) asks on the
+        terminal, V(end) ends the run with the rollout paused; V(auto) is V(end) with O(awx=true), else V(prompt).
+    type: str
+    choices: [auto, prompt, end]
+    default: auto
+  awx:
+    description: With O(operation=advance), whether the run is an AWX or Tower job (no terminal to prompt on).
+    type: bool
+    default: false
+  record:
+    description:
+      - With O(operation=advance) in check mode only - the RV(record) the previous (simulated) V(advance)
+        returned, since check mode writes nothing. Omitted, the record is the one V(begin) would leave.
+    type: dict
 notes:
   - The lock is a file, not a process - it outlives the module. C(ansible-playbook) killed with SIGKILL leaves it
     behind; the next V(begin) on the same host finds the process gone and takes it over with a warning.
@@ -258,6 +332,41 @@ EXAMPLES = r'''
   delegate_to: localhost
   run_once: true
 
+- name: Check the steps once
+  canary.release.rollout_state:
+    operation: plan
+    service: web
+    steps: [{weight: 10}, {weight: 50, approval: true}, {weight: 100}]
+    pause: 120
+    max_duration: 30m
+  register: rollout_plan
+
+- name: Tell the engine that the rollout began, and get the first action
+  canary.release.rollout_state:
+    operation: advance
+    service: web
+    version: "1.4.0"
+    run_id: "{{ rollout.run_id }}"
+    plan: "{{ rollout_plan.plan }}"
+    event: {kind: begun}
+    approval: "{{ rollout_approval | default('') }}"
+    state_dir: /var/lib/canary-release
+  delegate_to: localhost
+  run_once: true
+  register: next_action
+
+- name: Report the weight the backend applied for step 0
+  canary.release.rollout_state:
+    operation: advance
+    service: web
+    version: "1.4.0"
+    run_id: "{{ rollout.run_id }}"
+    plan: "{{ rollout_plan.plan }}"
+    event: {kind: traffic_set, step: 0, weight: 10.0}
+    state_dir: /var/lib/canary-release
+  delegate_to: localhost
+  run_once: true
+
 - name: Show the record
   canary.release.rollout_state:
     operation: read
@@ -271,7 +380,7 @@ RETURN = r'''
 record:
   description:
     - The record after the operation (in check mode, what it would be); V(null) when O(operation=read) finds none.
-  returned: always
+  returned: when O(operation) is not V(plan)
   type: dict
   contains:
     schema:
@@ -342,13 +451,13 @@ record:
       sample: 0
 before:
   description: The record before the operation, null when there was none.
-  returned: always
+  returned: when O(operation) is not V(plan)
   type: dict
 lock:
   description:
     - The lock after the operation, null when free. With O(operation=read), also C(holder_state) (V(live),
       V(stale) or V(unknown) for a holder on another host) and C(holder_reason).
-  returned: always
+  returned: when O(operation) is not V(plan)
   type: dict
   contains:
     service:
@@ -381,16 +490,18 @@ lock:
 owner:
   description: The lock holder's process - the C(pid), C(host), C(boot_id) and C(pid_start) of RV(lock), as
     O(owner) takes them; null when the lock is free.
-  returned: always
+  returned: when O(operation) is not V(plan)
   type: dict
   sample: {pid: 4242, host: ctl1, boot_id: affdb27e-2911-4f42-bbe7-08904ba575f2, pid_start: '447781'}
 run_id:
   description: The run that holds (or last held) the lock; pass it to the later operations of the run.
-  returned: always
+  returned: when O(operation) is not V(plan)
   type: str
   sample: 6f1c0a4e9b8d4f7e8a1b2c3d4e5f6a7b
 message:
-  description: A one-line progress message for the operation, also appended to the events when something changed.
+  description:
+    - A one-line progress message for the operation, also appended to the events when something changed.
+    - With O(operation=advance), the event text of what was recorded (or of a promotion), null when nothing was.
   returned: always
   type: str
   sample: 'web 1.4.0: step 1 at 25 %, verdict pass'
@@ -415,7 +526,7 @@ next_step:
   sample: 2
 taken_over:
   description: The stale (or broken) lock that was taken over, null when none; same keys as RV(lock).
-  returned: when O(operation) is V(begin), V(step) or V(finish)
+  returned: when O(operation) is V(begin), V(step), V(finish) or V(advance)
   type: dict
   sample: {run_id: 0b9e5c2d7a1f4e3b9c8d7e6f5a4b3c2d, pid: 4100, host: ctl1, started_at: '2025-01-31T11:50:00Z'}
 exists:
@@ -424,25 +535,108 @@ exists:
   type: bool
 record_path:
   description: The record file.
-  returned: always
+  returned: when O(operation) is not V(plan)
   type: str
   sample: /root/.local/state/canary-release/web.json
 lock_path:
   description: The lock file.
-  returned: always
+  returned: when O(operation) is not V(plan)
   type: str
   sample: /root/.local/state/canary-release/web.lock
+plan:
+  description:
+    - The validated plan, with O(operation=plan) - pass it to O(operation=advance).
+  returned: when O(operation=plan)
+  type: dict
+  contains:
+    steps:
+      description: The steps - C(index), C(weight) (percent, float), C(pause) (seconds), C(analysis), C(approval).
+      type: list
+      elements: dict
+      sample: [{index: 0, weight: 10.0, pause: 60, analysis: true, approval: false}]
+    require_pass:
+      description: O(require_pass).
+      type: bool
+    max_duration:
+      description: The analysis deadline after the first step, in seconds.
+      type: float
+      sample: 1800.0
+    steps_order:
+      description: O(steps_order).
+      type: str
+    judged_seconds:
+      description: The pauses up to and including the last judged step, in seconds.
+      type: int
+      sample: 120
+    warnings:
+      description: Problems that do not stop the rollout (also issued as warnings).
+      type: list
+      elements: str
+action:
+  description:
+    - 'What to do next, with O(operation=advance) - a dict with C(kind) and C(label) (for example
+      C(web 1.4.0: step 0 at 10 %)).'
+    - V(deploy) - put the new version on the canary hosts, then report V(deployed).
+    - V(traffic) - send C(weight) percent to the canary for step C(step), then report V(traffic_set).
+    - V(analyse) - judge step C(step) from C(start_time) (UTC, the first step's start) until C(stop_after)
+      seconds after it (the end of the step's pause); C(until_decided) (wait for a decision), C(max_duration),
+      C(deadline_extension) (seconds after C(start_time) of the newest approval) and C(deadline) (their sum);
+      then report V(judged).
+    - V(wait) - a step without analysis waits C(seconds) more, then report V(waited).
+    - V(approve) - step C(step) waits for a human (C(reason)); C(mode) V(prompt) asks (report V(decided), or
+      V(held) without an answer), V(end) ends the run (report V(held)).
+    - V(rollback) - roll the canary back for C(reason) (the rollback role finishes the record).
+    - V(promote) - every step is done; C(message) announces it (the promote role finishes the record).
+    - V(done) - nothing more for this run; C(outcome) V(held), V(already_promoted), V(promoted), V(rolled_back)
+      or V(aborted), and C(reason).
+  returned: when O(operation=advance)
+  type: dict
+  sample: {kind: traffic, step: 1, weight: 50.0, label: 'web 1.4.0: step 1 at 50 %'}
+outcome:
+  description:
+    - Where the release stands after O(operation=advance) - V(running), V(held), V(rolled_back) (a rollback is
+      next), V(promoting) (a promotion is next), V(promoted), V(already_promoted) or V(aborted).
+  returned: when O(operation=advance)
+  type: str
+  sample: running
+write:
+  description:
+    - What O(operation=advance) recorded (in check mode, would record) - C(operation) V(step) with C(step),
+      C(weight), C(verdict) and C(reason), or V(finish) with C(status) V(paused) and C(reason); null when
+      the record did not change.
+  returned: when O(operation=advance)
+  type: dict
+state:
+  description:
+    - The engine's state before O(operation=advance) - V(new), V(watching), V(step_done), V(complete),
+      V(awaiting_approval), V(inconclusive), V(failed), V(held), V(promoted), V(rolled_back) or V(aborted).
+  returned: when O(operation=advance)
+  type: str
+  sample: watching
+state_after:
+  description: The engine's state after O(operation=advance), as RV(state).
+  returned: when O(operation=advance)
+  type: str
+  sample: step_done
 '''
 
 import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.canary.release.plugins.module_utils.rollout_state import (
+from ansible_collections.canary.release.plugins.module_utils._rollout.engine import EngineError, hold_mode_for
+from ansible_collections.canary.release.plugins.module_utils._rollout.plan import (
+    PlanError,
+    build_plan,
+    check_plan,
+    describe_plan,
+)
+from ansible_collections.canary.release.plugins.module_utils._rollout.state import (
     LockHeldError,
     StateError,
     VersionConflictError,
     add_event,
+    advance,
     begin,
     finish,
     read,
@@ -457,15 +651,31 @@ def _record_text(record):
 def run(module):
     params = module.params
     operation = params['operation']
+    if operation == 'plan':
+        plan = build_plan(params['steps'], pause=params['pause'], analysis=params['analysis'],
+                          require_pass=params['require_pass'], max_duration=params['max_duration'],
+                          steps_order=params['steps_order'])
+        warnings = ['rollout of %s: %s' % (params['service'], warning) for warning in plan['warnings']]
+        return {'changed': False, 'plan': plan, 'warnings': warnings,
+                'message': '%s: %s' % (params['service'], describe_plan(plan))}
     where = dict(state_dir=params['state_dir'], service=params['service'])
     if operation == 'read':
         return read(stale_after=params['lock_stale_after'], **where)
     if operation == 'event':
+        if not isinstance(params['event'], str):
+            module.fail_json(msg='event must be the event text (a string) with operation=event')
         return add_event(message=params['event'], version=params['version'], run_id=params['run_id'],
                          check_mode=module.check_mode, **where)
     holder = dict(run_id=params['run_id'], owner=params['owner'], break_lock=params['break_lock'],
                   stale_after=params['lock_stale_after'], check_mode=module.check_mode)
     holder.update(where)
+    if operation == 'advance':
+        if not isinstance(params['event'], dict):
+            module.fail_json(msg='event must be a dict with kind (begun, deployed, traffic_set, judged, waited, '
+                                 'decided or held) with operation=advance, got %r' % (params['event'],))
+        return advance(version=params['version'], plan=check_plan(params['plan']), event=params['event'],
+                       approval=params['approval'], hold_mode=hold_mode_for(params['approval_mode'], params['awx']),
+                       record=params['record'] if module.check_mode else None, **holder)
     if operation == 'begin':
         return begin(version=params['version'], previous_version=params['previous_version'], force=params['force'],
                      replaces_run_id=params['replaces_run_id'], seed_record=params['seed_record'], **holder)
@@ -478,7 +688,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            operation=dict(type='str', required=True, choices=['begin', 'step', 'event', 'finish', 'read']),
+            operation=dict(type='str', required=True,
+                           choices=['begin', 'step', 'event', 'finish', 'read', 'plan', 'advance']),
             service=dict(type='str', required=True),
             state_dir=dict(type='path'),
             version=dict(type='str'),
@@ -500,18 +711,35 @@ def main():
             verdict=dict(type='str'),
             reason=dict(type='str'),
             status=dict(type='str', choices=['running', 'paused', 'promoted', 'rolled_back', 'aborted']),
-            event=dict(type='str'),
+            event=dict(type='raw'),
+            steps=dict(type='list', elements='raw'),
+            pause=dict(type='raw', default=60),
+            analysis=dict(type='bool', default=True),
+            require_pass=dict(type='bool', default=False, no_log=False),
+            max_duration=dict(type='str', default='30m'),
+            steps_order=dict(type='str', choices=['increasing', 'any'], default='increasing'),
+            plan=dict(type='dict'),
+            approval=dict(type='str', choices=['', 'approve', 'reject'], default=''),
+            approval_mode=dict(type='str', choices=['auto', 'prompt', 'end'], default='auto'),
+            awx=dict(type='bool', default=False),
+            record=dict(type='dict'),
         ),
         required_if=[
             ('operation', 'begin', ('version',)),
             ('operation', 'step', ('step',)),
             ('operation', 'event', ('event',)),
             ('operation', 'finish', ('status',)),
+            ('operation', 'plan', ('steps',)),
+            ('operation', 'advance', ('version', 'run_id', 'plan', 'event')),
         ],
         supports_check_mode=True,
     )
     try:
         result = run(module)
+    except PlanError as error:
+        module.fail_json(msg='rollout of %s: %s' % (module.params['service'], error), problems=error.problems)
+    except EngineError as error:
+        module.fail_json(msg=str(error))
     except LockHeldError as error:
         module.fail_json(msg=str(error), holder=error.holder)
     except VersionConflictError as error:

@@ -171,7 +171,7 @@ def test_rule_forward_action_with_stickiness(stack, moto):
 
 def test_bad_input_changes_nothing(stack, moto):
     """Every refusal issue 9 names, through ansible-playbook; the finer ones (unknown port or target group ARN, bad
-    stickiness, percent out of range, Lambda groups...) are in tests/unit/plugins/module_utils/test_alb_listener.py."""
+    stickiness, percent out of range, Lambda groups...) are in tests/unit/plugins/module_utils/_alb/test_alb_listener.py."""
     stable, canary = stack.name('stable'), stack.name('canary')
     missing_listener = stack.listener[:-4] + 'ffff'
     missing_rule = stack.rule[:-4] + 'ffff'

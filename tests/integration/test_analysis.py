@@ -239,6 +239,42 @@ def test_prometheus_verdicts(prometheus):
     assert "metric 'http_errors': the requests query has no ${track} placeholder" in template['msg']
 
 
+def test_connection_dict_and_validate_only(prometheus):
+    """One ``connection`` dict instead of the top-level options (a given top-level option wins, the secrets are
+    no_log), and ``validate_only``: everything checked, every query built, nothing sent."""
+    server, t0 = prometheus
+    secret = 'sekrit-bearer-4711'
+
+    def task(name, metrics=None, **arguments):
+        arguments = dict(dict(start_time=t0, end_time=t0 + 1200, metrics=metrics or [errors_metric('regression')],
+                              **TRACKS), **arguments)
+        return {'name': name, 'canary.release.analysis': arguments, 'register': 'result', 'ignore_errors': True}
+
+    run = play([
+        task('validate only', connection={'url': server.url, 'timeout': 5, 'bearer_token': secret},
+             validate_only=True),
+        task('through connection', connection={'url': server.url, 'timeout': 5}),
+        task('the top-level url wins', url=server.url, connection={'url': 'http://127.0.0.1:1'}),
+        task('validate only refuses a bad metric', metrics=[errors_metric('identical', requests='app_requests_total')],
+             connection={'url': server.url}, validate_only=True),
+        task('validate only needs a url', validate_only=True),
+    ])
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert secret not in run.stdout and secret not in run.stderr
+    checked = run.result('validate only')
+    assert not checked.get('failed'), checked
+    assert checked['valid'] is True and checked['verdict'] is None
+    assert checked['api_calls'] == {'prometheus': 0, 'cloudwatch': 0} and len(checked['queries']) == 4
+    assert checked['queries'][0]['query'] == 'app_requests_total{scenario="regression", track="canary"}'
+    real = run.result('through connection')
+    assert real['verdict'] == 'fail' and real['valid'] is True and real['api_calls']['prometheus'] == 4
+    assert run.result('the top-level url wins')['verdict'] == 'fail'
+    refused = run.result('validate only refuses a bad metric')
+    assert refused['failed'] and 'has no ${track} placeholder' in refused['msg']
+    no_url = run.result('validate only needs a url')
+    assert no_url['failed'] and 'url is required when a metric uses provider prometheus' in no_url['msg']
+
+
 def test_prometheus_stopped_continues_then_is_inconclusive(tmp_path):
     server = PrometheusServer(tmp_path / 'stopped').start()
     url = server.url

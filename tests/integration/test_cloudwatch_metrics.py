@@ -16,8 +16,8 @@ import boto3
 import pytest
 import yaml
 
-from ansible_collections.canary.release.plugins.module_utils.cloudwatch_metric_data import get_metric_data
-from ansible_collections.canary.release.plugins.module_utils.cloudwatch_retry import retrying_get_metric_data
+from ansible_collections.canary.release.plugins.module_utils._sources.cloudwatch_metric_data import get_metric_data
+from ansible_collections.canary.release.plugins.module_utils._common.aws_retry import retrying_get_metric_data
 from tests.support.moto import REGION, MotoServer, aws_env
 from tests.support.paths import REPO_ROOT
 from tests.support.playbook import run_playbook

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.canary.release.plugins.module_utils.nginx_routing import render, routing_spec
-from ansible_collections.canary.release.plugins.module_utils.nginx_upstream import ServerChange, apply_server_changes
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_routing import render, routing_spec
+from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_upstream import ServerChange, apply_server_changes
 from tests.support.nginx import NginxServer, find_nginx
 from tests.support.nginx_configs import changes_for, config_files
 from tests.support.playbook import run_playbook

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from examples.local.processes import child_pids, wait_until
-from ansible_collections.canary.release.plugins.module_utils import rollout_state
+from ansible_collections.canary.release.plugins.module_utils._rollout import state as rollout_state
 from examples.local.stack import REPO_ROOT, LocalStack, find_nginx, find_prometheus
 from tests.support.paths import BIN_DIR
 from tests.support.playbook import PlaybookRun, task_results, playbook_env
@@ -128,6 +128,23 @@ def ok(run):
     return run
 
 
+def not_promoted(run, summary):
+    """A release that ended rolled back or held: exit status 2, the last task fails with the summary line."""
+    assert run.returncode == 2, run.stdout[-4000:] + run.stderr[-3000:]
+    failed = [task for task in run.tasks if task['result'].get('failed')]
+    assert [task['name'].split(' : ')[-1] for task in failed] == ['Stop, the release was not promoted'], failed
+    assert failed[0]['result']['msg'].startswith(summary), failed[0]['result']['msg']
+    return run
+
+
+def refused(run, message):
+    """A release refused before anything changed: exit status 2, the first failed task says why."""
+    assert run.returncode == 2, run.stdout[-4000:] + run.stderr[-3000:]
+    failed = [task['result'] for task in run.tasks if task['result'].get('failed')]
+    assert message in failed[0]['msg'], failed[0]['msg']
+    return run
+
+
 def messages(run, suffix):
     """The ``msg`` of every task whose name ends with ``suffix``, in order."""
     return [task['result']['msg'] for task in run.tasks
@@ -196,9 +213,10 @@ def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
     with RecordingServer(200) as webhook:
         hook_url = webhook.url + '/services/T000/B000/SECRETTOKEN'
         # a long first step: a fail ends it at once, a pass or an undecided judge would go on after 30 s
-        run = ok(release(stack, tmp_path, 'bad', release_vars(
+        run = not_promoted(release(stack, tmp_path, 'bad', release_vars(
             stack, state_dir, '3', rollout_previous_version='1', rollout_webhook_url=hook_url,
-            rollout_steps=[{'weight': 10, 'pause': 30}, {'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 1}])))
+            rollout_steps=[{'weight': 10, 'pause': 30}, {'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 1}])),
+            'sample 3: release rolled back - step 0 at 10 %, verdict fail: errors: canary ')
         posts = list(webhook.requests)
     seconds = time.monotonic() - started
     final = record(state_dir)
@@ -312,7 +330,8 @@ def test_prometheus_down_holds_as_inconclusive_and_a_second_rollout_is_refused(s
     assert failed[-1]['msg'].startswith('rollout of sample already running since %s, pid %d on host '
                                         % (holder['started_at'], held.process.pid)), failed[-1]['msg']
 
-    ok(run)
+    # outside AWX a held release exits non-zero, so that a CI pipeline cannot take it for a promotion
+    not_promoted(run, 'sample 4: release held at step 0 (10 %), waiting for rollout_approval=approve or reject')
     final = record(state_dir)
     assert final['status'] == 'paused' and final['version'] == '4' and lock(state_dir) is None
     assert [(step['index'], step['verdict']) for step in final['steps']] == [(0, 'inconclusive')]
@@ -326,7 +345,7 @@ def test_prometheus_down_holds_as_inconclusive_and_a_second_rollout_is_refused(s
 
     # the human rejects it on the re-run
     variables['rollout_approval'] = 'reject'
-    rejected = ok(release(stack, tmp_path, 'rejected', variables))
+    rejected = not_promoted(release(stack, tmp_path, 'rejected', variables), 'sample 4: release rolled back - ')
     final = record(state_dir)
     assert final['status'] == 'rolled_back' and final['steps'][0]['verdict'] == 'rejected'
     assert canary_line(stack).endswith('down;  # canary-1')
@@ -343,7 +362,8 @@ def test_a_run_that_died_after_a_failed_step_rolls_back_without_moving_traffic(s
     rollout_state.record_step(state_dir, SERVICE, 0, weight=10, verdict='fail', reason='errors: canary 20% vs 4%',
                               run_id=begun['run_id'])
     before = versions(stack)
-    run = ok(release(stack, tmp_path, 'died', release_vars(stack, state_dir, '3')))
+    run = not_promoted(release(stack, tmp_path, 'died', release_vars(stack, state_dir, '3')),
+                       'sample 3: release rolled back - resumed after step 0 at 10 % had ended with verdict fail: ')
     assert versions(stack) == before  # nothing deployed
     final = record(state_dir)
     assert final['status'] == 'rolled_back'
@@ -352,3 +372,18 @@ def test_a_run_that_died_after_a_failed_step_rolls_back_without_moving_traffic(s
     assert messages(run, 'Report the traffic split') == ['sample: canary at 0.0 % (requested 0.0 %) via nginx, unchanged']
     assert not messages(run, 'Report the poll')  # no judging
     assert canary_line(stack).endswith('down;  # canary-1') and lock(state_dir) is None
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'traffic_backend': 'envoy'}, 'traffic_backend'),
+    ({'rollout_steps': [{'weight': 50}, {'weight': 10}, {'weight': 100}]},
+     'rollout_steps[1]: weight 10 is not above the weight of the step before (50)'),
+    ({'analysis_metrics': [{'name': 'errors', 'kind': 'errors'}]}, 'errors'),
+], ids=['unknown backend', 'steps going down', 'metric without queries'])
+def test_a_release_that_would_fail_later_is_refused_before_anything_changes(stack, tmp_path, overrides, message):
+    """Play 0 and 1 check everything a release will use: nothing is recorded, locked, deployed or shifted."""
+    state_dir = str(tmp_path / 'state')
+    upstream, before = stack.upstream_text(), versions(stack)
+    refused(release(stack, tmp_path, 'refused', release_vars(stack, state_dir, '5', **overrides)), message)
+    assert not os.path.exists(state_dir)  # no record, no lock
+    assert stack.upstream_text() == upstream and versions(stack) == before

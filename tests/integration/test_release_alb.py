@@ -138,7 +138,7 @@ def test_alb_release_promoted_then_bad_release_rolled_back(tmp_path):
 
             metrics.error_rates[canary] = 0.25
             bad = release('3')
-        assert bad.returncode == 0, bad.stdout[-3000:] + bad.stderr[-3000:]
+        assert bad.returncode == 2, bad.stdout[-3000:] + bad.stderr[-3000:]  # rolled back: not promoted
         assert alb.weights(alb.default_actions()) == {'stable': 1, 'canary': 0}
         with open(os.path.join(state_dir, SERVICE + '.json'), encoding='utf-8') as handle:
             record = json.load(handle)

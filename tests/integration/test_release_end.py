@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 import yaml
 
-from ansible_collections.canary.release.plugins.module_utils import nginx_traffic, rollout_state
+from ansible_collections.canary.release.plugins.module_utils._nginx import nginx_traffic
+from ansible_collections.canary.release.plugins.module_utils._rollout import state as rollout_state
 from examples.local.stack import LocalStack, find_nginx, find_prometheus
 from tests.support.paths import REPO_ROOT
 from tests.support.playbook import run_playbook

@@ -70,10 +70,10 @@ def release(tmp_path):
             inventory.write_text(yaml.safe_dump({'all': {'hosts': {'localhost': {
                 'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}}))
 
-            def run(**more):
+            def run(returncode=0, **more):
                 completed = run_playbook(playbook=PLAYBOOK, extra_vars=dict(variables, **more),
                                          extra_args=['-i', str(inventory)], timeout=RUN_TIMEOUT)
-                assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-3000:]
+                assert completed.returncode == returncode, completed.stdout[-4000:] + completed.stderr[-3000:]
                 return completed
             return fleet, nginx, run
         yield prepare
@@ -245,7 +245,7 @@ def test_provisioned_release_rejected_at_its_gate_is_rolled_back_and_its_hosts_d
     canary, baseline = fleet.host_id('canary'), fleet.host_id('baseline')
 
     # First run: hosts created, canary deployed, 50 % of the traffic, then the approval gate ends the run.
-    held = run_release()
+    held = run_release(returncode=2)  # held (outside AWX): not promoted
     assert record(str(tmp_path / 'state'))['status'] == 'paused'
     assert [step['verdict'] for step in record(str(tmp_path / 'state'))['steps']] == ['awaiting_approval']
     assert namespaces(fleet.prefix) == sorted([baseline, canary])
@@ -258,7 +258,7 @@ def test_provisioned_release_rejected_at_its_gate_is_rolled_back_and_its_hosts_d
 
     # The re-run with the rejection: the same hosts (Terraform applies without a change), no second deploy, the canary
     # out of rotation, the record rolled back, the hosts destroyed.
-    rejected = run_release(rollout_approval='reject')
+    rejected = run_release(returncode=2, rollout_approval='reject')
     again, destroyed = provisioned(rejected)
     assert again['changed'] is False and sorted(host['id'] for host in again['hosts']) == sorted([baseline, canary])
     assert destroyed['state'] == 'absent' and destroyed['changed'] is True

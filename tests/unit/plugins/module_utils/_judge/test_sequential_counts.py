@@ -1,0 +1,311 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.canary.release.plugins.module_utils._judge.counter_windows import CountWindow
+from ansible_collections.canary.release.plugins.module_utils._judge.sequential_counts import (
+    CountsDesign,
+    CountsTestError,
+    canary_rate_upper_bound,
+    evaluate_counts,
+    kappa_upper_bound,
+    log_sum_exp,
+    rate_bound_log_e,
+)
+
+
+# Reference formulas of the module docstring, written out independently of the running sums of the test.
+def wald_boundaries(alpha, beta):
+    """Wald's SPRT boundaries on the log-likelihood ratio: ``(ln((1-beta)/alpha), ln(beta/(1-alpha)))``."""
+    for value in (alpha, beta):
+        if not 0.0 < value < 1.0:
+            raise CountsTestError('must be strictly between 0 and 1, got %r' % (value,))
+    return math.log((1.0 - beta) / alpha), math.log(beta / (1.0 - alpha))
+
+
+def window_log_lr(ratio, canary_requests, canary_errors, baseline_requests, baseline_errors):
+    """Log-likelihood ratio of ``p_c/p_b = ratio`` against 1 from one window (0 when it carries no evidence)."""
+    if canary_requests <= 0 or baseline_requests <= 0:
+        return 0.0
+    errors = canary_errors + baseline_errors
+    if errors <= 0:
+        return 0.0
+    theta0 = canary_requests / (canary_requests + baseline_requests)
+    return canary_errors * math.log(ratio) - errors * math.log1p((ratio - 1.0) * theta0)
+
+
+def mantel_haenszel_ratio(windows):
+    """Mantel-Haenszel estimate of ``p_c/p_b`` over windows (None when undefined)."""
+    numerator = denominator = 0.0
+    for window in windows:
+        total = window.canary_requests + window.baseline_requests
+        if window.canary_requests <= 0 or window.baseline_requests <= 0:
+            continue
+        numerator += window.canary_errors * window.baseline_requests / total
+        denominator += window.baseline_errors * window.canary_requests / total
+    return numerator / denominator if denominator > 0 else None
+
+
+def poisson(rng, mean):
+    """Poisson variate (inversion; means here are small)."""
+    threshold, k, product = math.exp(-mean), 0, rng.random()
+    while product > threshold:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+def simulate(rng, windows, canary_requests, baseline_requests, baseline_rate, ratio):
+    cells = []
+    for index in range(windows):
+        canary_errors = poisson(rng, canary_requests * baseline_rate * ratio)
+        baseline_errors = poisson(rng, baseline_requests * baseline_rate)
+        cells.append(CountWindow(float(index + 1), float(canary_requests), float(canary_errors),
+                                 float(baseline_requests), float(baseline_errors)))
+    return cells
+
+
+def test_wald_boundaries_closed_form():
+    upper, lower = wald_boundaries(0.01, 0.01)
+    assert upper == pytest.approx(math.log(99.0))
+    assert lower == pytest.approx(-math.log(99.0))
+    upper, lower = wald_boundaries(0.05, 0.2)
+    assert upper == pytest.approx(math.log(0.8 / 0.05)) and lower == pytest.approx(math.log(0.2 / 0.95))
+    with pytest.raises(CountsTestError):
+        wald_boundaries(0.0, 0.1)
+
+
+def test_design_thresholds():
+    design = CountsDesign()
+    assert design.fail_threshold == pytest.approx(math.log(100.0))      # Ville: ln(1/alpha)
+    assert design.pass_threshold == pytest.approx(math.log(0.008))      # ln(beta - beta/5)
+    assert design.rate_bound_threshold == pytest.approx(math.log(500.0))
+    assert sum(math.exp(w) for _r, _l, w in design.mixture) == pytest.approx(1.0)
+    assert [r for r, _l, _w in design.mixture] == [2.0, 4.0, 8.0, 16.0, 32.0]
+    assert CountsDesign(rate_floor=0.0).pass_threshold == pytest.approx(math.log(0.01))
+    assert CountsDesign(rate_floor=0.0).rate_bound_threshold is None
+    for bad in ({'alpha': 1.0}, {'beta': 0}, {'max_ratio': 1.0}, {'rate_floor': -0.1}, {'alpha': True}):
+        with pytest.raises(CountsTestError):
+            CountsDesign(**bad)
+
+
+def test_window_log_lr_hand_computed():
+    # theta0 = 100 / 1000 = 0.1; llr = 3 ln 2 - 10 ln(1 + 0.1) = 2.0794415 - 0.9531018
+    assert window_log_lr(2.0, 100, 3, 900, 7) == pytest.approx(1.1263397, abs=1e-7)
+    assert window_log_lr(2.0, 100, 0, 900, 0) == 0.0          # no error: no evidence
+    assert window_log_lr(2.0, 0, 0, 900, 5) == 0.0            # canary served nothing
+    assert window_log_lr(2.0, 100, 2, 0, 0) == 0.0            # baseline served nothing
+
+
+def test_log_sum_exp():
+    assert log_sum_exp([0.0, 0.0]) == pytest.approx(math.log(2.0))
+    assert log_sum_exp([1000.0, 1000.0]) == pytest.approx(1000.0 + math.log(2.0))
+
+
+def test_fail_at_closed_form_window():
+    # One canary error per window, theta0 = 1/2: L(rho) grows by ln(2 rho / (1 + rho)) per window.
+    design = CountsDesign(dispersion=False)
+    cells = [CountWindow(float(t), 100.0, 1.0, 100.0, 0.0) for t in range(1, 50)]
+    expected = None
+    for t in range(1, 50):
+        log_m = log_sum_exp([w + t * math.log(2.0 * r / (1.0 + r)) for r, _l, w in design.mixture])
+        if log_m >= math.log(100.0):
+            expected = t
+            break
+    result = evaluate_counts(cells, design)
+    assert result.decision == 'fail' and result.route == 'ratio'
+    assert result.decided_at == float(expected) == 9.0
+    assert result.evidence['e_value'] >= 100.0
+
+
+def test_pass_at_closed_form_window():
+    # One baseline error per window, theta0 = 1/2: L(2) falls by ln 1.5 per window; ln(0.008)/ln(1/1.5) = 11.9.
+    cells = [CountWindow(float(t), 100.0, 0.0, 100.0, 1.0) for t in range(1, 30)]
+    result = evaluate_counts(cells, CountsDesign(dispersion=False))
+    assert result.decision == 'pass' and result.route == 'ratio' and result.decided_at == 12.0
+    assert result.evidence['log_lr'] == pytest.approx(-12 * math.log(1.5))
+    # min_end holds the pass back, it does not change the evidence.
+    later = evaluate_counts(cells, CountsDesign(dispersion=False), min_end=20.0)
+    assert later.decision == 'pass' and later.decided_at == 20.0
+
+
+def test_rate_route_passes_without_any_error():
+    design = CountsDesign()
+    cells = [CountWindow(float(t), 1000.0, 0.0, 1000.0, 0.0) for t in range(1, 200)]
+    result = evaluate_counts(cells, design)
+    assert result.decision == 'pass' and result.route == 'rate_bound'
+    # ln E = floor * N + ln b - ln(b + N), b = 10 / floor; first N (multiple of 1000) where it reaches ln(500).
+    scale = 10.0 / design.rate_floor
+    first = next(n for n in range(1000, 200000, 1000)
+                 if design.rate_floor * n + math.log(scale) - math.log(scale + n) >= math.log(500.0))
+    assert result.evidence["canary_requests"] == first == 68000
+    assert result.evidence['canary_rate_upper'] < design.rate_floor
+    assert evaluate_counts(cells, CountsDesign(rate_floor=0.0)).decision is None
+
+
+def test_rate_upper_bound_agrees_with_route():
+    threshold = CountsDesign().rate_bound_threshold
+    for errors, requests in ((0, 70000), (2, 90000), (5, 1000)):
+        bound = canary_rate_upper_bound(errors, requests, 1e-4, threshold)
+        passes = errors < 1e-4 * requests and rate_bound_log_e(errors, requests, 1e-4) >= threshold
+        assert (bound < 1e-4) == passes
+        assert bound >= errors / requests
+    assert canary_rate_upper_bound(0, 0, 1e-4, threshold) is None
+
+
+def test_identical_arms_do_not_fail_and_eventually_pass():
+    rng = random.Random(7)
+    for _repeat in range(5):
+        cells = simulate(rng, 400, 50, 450, 0.02, 1.0)
+        result = evaluate_counts(cells, CountsDesign())
+        assert result.decision == 'pass'
+
+
+def test_clear_regression_fails():
+    rng = random.Random(11)
+    for _repeat in range(5):
+        result = evaluate_counts(simulate(rng, 400, 50, 450, 0.02, 4.0), CountsDesign())
+        assert result.decision == 'fail'
+        assert result.evidence['ratio_estimate'] > 2.0
+
+
+def test_evidence_kept_across_weight_changes():
+    cells = [CountWindow(1.0, 50.0, 2.0, 950.0, 10.0), CountWindow(2.0, 200.0, 3.0, 800.0, 7.0),
+             CountWindow(3.0, 500.0, 9.0, 500.0, 5.0)]
+    result = evaluate_counts(cells, CountsDesign(dispersion=False))
+    expected = sum(window_log_lr(2.0, c.canary_requests, c.canary_errors, c.baseline_requests, c.baseline_errors)
+                   for c in cells)
+    assert result.evidence['log_lr'] == pytest.approx(expected)
+    assert result.evidence['canary_requests'] == 750.0 and result.evidence['baseline_errors'] == 22.0
+
+
+def test_strata_of_one_window_are_one_look_and_input_order_does_not_matter():
+    cells = [CountWindow(1.0, 10.0, 1.0, 90.0, 1.0, 'a'), CountWindow(1.0, 50.0, 0.0, 50.0, 2.0, 'b'),
+             CountWindow(2.0, 10.0, 0.0, 90.0, 3.0, 'a')]
+    forward = evaluate_counts(cells)
+    backward = evaluate_counts(list(reversed(cells)))
+    assert forward.evidence == backward.evidence
+    assert forward.evidence['windows'] == 2 and forward.evidence['informative_windows'] == 3
+    assert forward.evidence['ratio_estimate'] == pytest.approx(mantel_haenszel_ratio(cells))
+    assert mantel_haenszel_ratio(cells) == pytest.approx((1 * 90 / 100.0) / (1 * 10 / 100.0 + 2 * 50 / 100.0
+                                                                             + 3 * 10 / 100.0))
+
+
+def test_dispersion_factor_tempers_overdispersed_windows():
+    # Windows that swing between "all errors from the canary" and "none": far more than binomial noise.
+    cells = [CountWindow(float(t), 100.0, 20.0 if t % 2 else 0.0, 100.0, 0.0 if t % 2 else 20.0)
+             for t in range(1, 9)]
+    tempered = evaluate_counts(cells, CountsDesign())
+    raw = evaluate_counts(cells, CountsDesign(dispersion=False))
+    assert tempered.evidence['dispersion_factor'] > 5.0
+    assert raw.evidence['dispersion_factor'] == 1.0
+    assert tempered.evidence['log_lr'] == pytest.approx(tempered.evidence['log_lr_untempered']
+                                                        / tempered.evidence['dispersion_factor'])
+    assert raw.decision == 'fail' and tempered.decision is None
+
+
+def test_kappa_upper_bound_closed_form():
+    # No uncertainty: the moment estimate itself, clipped to [0, 1].
+    assert kappa_upper_bound(3.0, 10.0, (5.0, 7.0, 11.0), 0.0) == pytest.approx(0.3)
+    assert kappa_upper_bound(-3.0, 10.0, (5.0, 7.0, 11.0), 0.0) == 0.0
+    assert kappa_upper_bound(30.0, 10.0, (5.0, 7.0, 11.0), 0.0) == 1.0
+    # (k*I - R)**2 = z**2 * (s0 + 2*k*s1 + k**2*s2) with R = 0, I = 10, s = (2, 0, 0), z = 1: k = sqrt(2)/10.
+    assert kappa_upper_bound(0.0, 10.0, (2.0, 0.0, 0.0), 1.0) == pytest.approx(math.sqrt(2.0) / 10.0)
+    # General case against the root checked by substitution.
+    residual, information, spread, z_value = 1.5, 20.0, (8.0, 30.0, 200.0), 0.75
+    bound = kappa_upper_bound(residual, information, spread, z_value)
+    assert bound > residual / information
+    assert (bound * information - residual) ** 2 == pytest.approx(
+        z_value ** 2 * (spread[0] + 2 * bound * spread[1] + bound ** 2 * spread[2]))
+    # Too little information to bound it (z**2 * s2 >= I**2): the most conservative value.
+    assert kappa_upper_bound(0.0, 1.0, (1.0, 1.0, 4.0), 0.75) == 1.0
+    assert kappa_upper_bound(0.0, 0.0, (0.0, 0.0, 0.0), 0.75) == 1.0      # no information at all
+
+
+def test_dispersion_bound_is_wider_with_fewer_windows():
+    # The same per-window overdispersion pattern, 4 windows vs more: the bound used for the tempering is further
+    # above the moment estimate with few windows and comes down towards it as windows accumulate.
+    pattern = [(100.0, 12.0, 100.0, 4.0), (100.0, 4.0, 100.0, 12.0)]
+    cells = [CountWindow(float(t + 1), *pattern[t % 2]) for t in range(40)]
+    design = CountsDesign(max_ratio=2.0)
+    few = evaluate_counts(cells[:4], design).evidence
+    many = evaluate_counts(cells, design).evidence
+    assert few['windows'] == 4 and many['windows'] > 10
+    assert few['dispersion_kappa'] > few['dispersion_kappa_estimate'] > 0.0
+    assert many['dispersion_kappa'] > many['dispersion_kappa_estimate'] > 0.0
+    assert few['dispersion_kappa'] - few['dispersion_kappa_estimate'] \
+        > 2.0 * (many['dispersion_kappa'] - many['dispersion_kappa_estimate'])
+
+
+def test_windows_are_count_windows_with_valid_counts():
+    with pytest.raises(CountsTestError):
+        evaluate_counts([CountWindow(1.0, -1.0, 0.0, 10.0, 0.0)])
+    with pytest.raises(CountsTestError, match='CountWindow'):
+        evaluate_counts([(1.0, 100, 3, 900, 7)])
+    assert evaluate_counts([]).decision is None
+
+
+counts = st.integers(min_value=1, max_value=10 ** 6)
+errors = st.integers(min_value=0, max_value=200)
+ratios = st.floats(min_value=1.01, max_value=100.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ratios, counts, counts, errors, errors, errors, errors)
+def test_llr_additive_over_window_splits(ratio, n_c, n_b, x_c1, x_c2, x_b1, x_b2):
+    # Two windows with the same canary share add up to the merged window.
+    split = window_log_lr(ratio, n_c, x_c1, n_b, x_b1) + window_log_lr(ratio, 3 * n_c, x_c2, 3 * n_b, x_b2)
+    merged = window_log_lr(ratio, 4 * n_c, x_c1 + x_c2, 4 * n_b, x_b1 + x_b2)
+    assert split == pytest.approx(merged, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ratios, counts, counts, errors, errors, st.floats(min_value=1e-3, max_value=1e3))
+def test_llr_invariant_to_scaling_both_arms_requests(ratio, n_c, n_b, x_c, x_b, scale):
+    assert window_log_lr(ratio, n_c * scale, x_c, n_b * scale, x_b) == pytest.approx(
+        window_log_lr(ratio, n_c, x_c, n_b, x_b), rel=1e-9, abs=1e-9)
+    if x_c == 0 and x_b == 0:
+        assert window_log_lr(ratio, n_c * scale, 0, n_b, 0) == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(ratios, counts, counts, errors, errors)
+def test_llr_symmetry_swapping_arms(ratio, n_c, n_b, x_c, x_b):
+    # "canary is rho times the baseline" is "baseline is 1/rho times the canary".
+    assert window_log_lr(ratio, n_c, x_c, n_b, x_b) == pytest.approx(
+        window_log_lr(1.0 / ratio, n_b, x_b, n_c, x_c), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(counts, errors, counts, errors), min_size=1, max_size=30))
+def test_evidence_is_json_safe_and_thresholds_respected(rows):
+    cells = [CountWindow(float(i + 1), float(a), float(min(b, a)), float(c), float(min(d, c)))
+             for i, (a, b, c, d) in enumerate(rows)]
+    result = evaluate_counts(cells)
+    for value in result.evidence.values():
+        assert value is None or isinstance(value, (int, float))
+        assert not (isinstance(value, float) and (math.isnan(value) or math.isinf(value)))
+    if result.decision == 'fail':
+        assert result.evidence['log_mixture_lr'] >= result.evidence['fail_threshold']
+    if result.decision == 'pass' and result.route == 'ratio':
+        assert result.evidence['log_lr'] <= result.evidence['pass_threshold']
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 500), st.integers(0, 60), st.integers(1, 500), st.integers(0, 60)),
+                min_size=1, max_size=25))
+def test_dispersion_correction_never_fails_earlier_than_the_raw_test(rows):
+    cells = [CountWindow(float(i + 1), float(a), float(min(b, a)), float(c), float(min(d, c)))
+             for i, (a, b, c, d) in enumerate(rows)]
+    tempered = evaluate_counts(cells, CountsDesign())
+    if tempered.decision == 'fail':
+        # Without passes, the raw test has failed by the same window.
+        raw = evaluate_counts(cells, CountsDesign(dispersion=False), min_end=float('inf'))
+        assert raw.decision == 'fail' and raw.decided_at <= tempered.decided_at

@@ -1,0 +1,54 @@
+"""The promotion's decisions (plugins/module_utils/_rollout/promotion.py)."""
+
+from ansible_collections.canary.release.plugins.module_utils._rollout import promotion
+
+RECORD = {'version': '2', 'status': 'paused', 'finished_at': None}
+
+
+def read(record='the paused record', lock=None):
+    record = RECORD if record == 'the paused record' else record
+    return {'exists': record is not None, 'record': record, 'lock': lock}
+
+
+def test_a_batch_starts_only_while_the_rollout_is_this_runs_and_unfinished():
+    assert promotion.batch_conflict('2', '', 'lb', read()) is None
+    assert promotion.batch_conflict('2', '', 'lb', read(None)) is None
+    assert promotion.batch_conflict('3', '', 'lb', read()) == 'the rollout record on lb is for version 2'
+    finished = dict(RECORD, status='rolled_back', finished_at='2026-01-01T00:00:00Z')
+    assert promotion.batch_conflict('2', '', 'lb', read(finished)) == \
+        'the rollout on lb finished as rolled_back on 2026-01-01T00:00:00Z'
+    mine = {'run_id': 'r1', 'holder_state': 'live', 'holder_reason': 'pid 1 on lb is running'}
+    assert promotion.batch_conflict('2', 'r1', 'lb', read(lock=mine)) is None
+    assert promotion.batch_conflict('2', 'r2', 'lb', read(lock=mine)) == 'this run (r2) no longer holds the rollout lock on lb'
+    assert promotion.batch_conflict('2', 'r2', 'lb', read(lock=mine), check_mode=True) is None
+    assert promotion.batch_conflict('2', '', 'lb', read(lock=mine)) == \
+        'run r1 holds the rollout lock on lb (pid 1 on lb is running)'
+    assert promotion.batch_conflict('2', '', 'lb', read(lock=dict(mine, holder_state='stale'))) is None
+
+
+def test_a_good_batch_is_recorded_and_the_promotion_goes_on():
+    results = [{'host': 'a', 'batch': 1, 'state': 'promoted'}, {'host': 'b', 'batch': 1, 'state': 'promoted'},
+               {'host': 'c', 'batch': 2, 'state': 'promoted'}]
+    outcome = promotion.conclude_batch('web', '2', 2, results, ['a', 'b', 'c', 'd'])
+    assert outcome == {'stopped': False, 'done': ['a', 'b', 'c'], 'pending': ['d'],
+                       'message': 'web 2: promote batch 2: c runs it and passed the health check (3 of 4 stable hosts done)'}
+    checked = promotion.conclude_batch('web', '2', 1, [{'host': 'a', 'batch': 1, 'state': 'checked'}], ['a'], check_mode=True)
+    assert checked['message'] == 'web 2: promote batch 1: a would get the new version (check mode) (1 of 1 stable hosts done)'
+
+
+def test_a_failed_batch_stops_the_promotion_and_says_which_host_runs_what():
+    results = [{'host': 's1', 'batch': 1, 'state': 'promoted'},
+               {'host': 's2', 'batch': 2, 'state': 'unhealthy', 'message': 'deploy: health check failed'}]
+    outcome = promotion.conclude_batch('web', '2', 2, results, ['s1', 's2', 's3'], previous_version='1')
+    assert outcome['stopped'] and outcome['pending'] == ['s3']
+    assert outcome['message'] == (
+        'promotion of web 2 stopped at batch 2: deploy: health check failed. Now s1 runs 2, s2 runs 2 but is '
+        'unhealthy, s3 still runs 1, and the traffic split is unchanged (the canary keeps its share); the rollout is '
+        'paused - fix the host and run the promotion again, or roll back')
+    two = promotion.conclude_batch('web', '2', 1, [{'host': 'x', 'batch': 1, 'state': 'failed', 'message': 'm1'},
+                                                   {'host': 'y', 'batch': 1, 'state': 'failed', 'message': 'm2'}],
+                                   ['x', 'y', 'z', 'w'])
+    assert two['message'] == (
+        'promotion of web 2 stopped at batch 1: m1; m2. Now x failed to deploy (version unknown), y failed to deploy '
+        '(version unknown), z, w still run the previous version, and the traffic split is unchanged (the canary keeps '
+        'its share); the rollout is paused - fix the hosts and run the promotion again, or roll back')
