@@ -73,6 +73,17 @@ def batch_conflict(version, run_id, host, read_result, check_mode=False):
     return None
 
 
+def host_result(host, batch, version, failed=False, error='', deploy_result=None, check_mode=False):
+    """The result of one stable host in batch ``batch``: ``promoted`` (``checked`` in check mode) unless ``failed``;
+    then ``unhealthy`` when the deploy role says the new version is installed but failed its health check
+    (``deploy_result.healthy`` false), else ``failed`` (the deploy itself failed), with ``error`` as the message."""
+    if not failed:
+        state, error = ('checked' if check_mode else 'promoted'), ''
+    else:
+        state = 'unhealthy' if (deploy_result or {}).get('healthy') is False else 'failed'
+    return {'host': host, 'batch': int(batch), 'version': str(version), 'state': state, 'message': error}
+
+
 def _runs(hosts, verb='run'):
     return '%s %s%s' % (', '.join(hosts), verb, 's' if len(hosts) == 1 else '')
 

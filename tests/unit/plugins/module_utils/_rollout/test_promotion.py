@@ -93,3 +93,13 @@ def test_the_end_of_a_promotion_is_worded_from_the_hosts_and_the_traffic():
         'web 2: promoted, by hand'
     assert [promotion.retirement(True, 'x'), promotion.retirement(False, 'x'), promotion.retirement(False, '')] == \
         ['provision', 'tasks', 'none']
+
+
+def test_a_host_is_promoted_unless_its_deploy_failed_and_unhealthy_when_its_health_check_did():
+    assert promotion.host_result('s1', '2', 3) == {'host': 's1', 'batch': 2, 'version': '3', 'state': 'promoted',
+                                                   'message': ''}
+    assert promotion.host_result('s1', 1, '3', check_mode=True)['state'] == 'checked'
+    unhealthy = promotion.host_result('s1', 1, '3', failed=True, error='deploy: health', deploy_result={'healthy': False})
+    assert (unhealthy['state'], unhealthy['message']) == ('unhealthy', 'deploy: health')
+    assert promotion.host_result('s1', 1, '3', failed=True, error='copy failed')['state'] == 'failed'
+    assert promotion.host_result('s1', 1, '3', failed=True, deploy_result={'healthy': None})['state'] == 'failed'
