@@ -52,3 +52,54 @@ def test_a_failed_batch_stops_the_promotion_and_says_which_host_runs_what():
         'promotion of web 2 stopped at batch 1: m1; m2. Now x failed to deploy (version unknown), y failed to deploy '
         '(version unknown), z, w still run the previous version, and the traffic split is unchanged (the canary keeps '
         'its share); the rollout is paused - fix the hosts and run the promotion again, or roll back')
+    assert two['result']['outcome'] == 'paused' and two['result']['message'] == two['message']
+    assert two['result']['hosts'][0]['host'] == 'x' and two['result']['retired'] == 'none'
+
+
+def copy(updated_at, item='localhost', **record):
+    return {'exists': True, 'record': dict(RECORD, updated_at=updated_at, **record), 'item': item}
+
+
+def test_a_promotion_by_hand_takes_the_newest_records_version_and_refuses_a_rolled_back_one():
+    copies = [copy('2026-01-01T00:00:01Z', version='2', previous_version='1'),
+              copy('2026-01-01T00:00:02Z', 'lb', version='3', previous_version='2'),
+              {'exists': False, 'record': None, 'item': 'db'}]
+    assert promotion.promotion_target('web', '', copies) == {'service': 'web', 'version': '3', 'previous_version': '2',
+                                                             'state_hosts': ['localhost', 'lb', 'db'], 'error': ''}
+    assert promotion.promotion_target('web', 2, copies)['version'] == '2'
+    assert promotion.promotion_target('web', 2, copies)['previous_version'] is None
+    nothing = [{'exists': False, 'record': None, 'item': host} for host in ('localhost', 'lb')]
+    assert promotion.promotion_target('web', '', nothing)['error'] == (
+        'promote: no rollout record of web on localhost, lb; set the version to promote (promote_version, or '
+        'rollout_version with playbooks/promote.yml)')
+    rolled = [copy('T1', status='rolled_back', finished_at='T1', reason='errors')]
+    assert promotion.promotion_target('web', '2', rolled)['error'] == (
+        'promote: the rollout of web 2 finished as rolled_back on T1 (errors); promoting it anyway needs '
+        'promote_force=true')
+    assert promotion.promotion_target('web', '2', rolled, force=True)['error'] == ''
+
+
+def test_the_end_of_a_promotion_is_worded_from_the_hosts_and_the_traffic():
+    hosts = [{'host': 'a', 'state': 'promoted'}, {'host': 'b', 'state': 'promoted'}]
+    end = promotion.promotion_outcome('web', '2', hosts, 0.0, 'nginx', previous_version='1', retired='tasks')
+    assert end['reason'] == '2 stable hosts run 2, canary at 0.0 % via nginx'
+    assert end['result']['message'] == \
+        'web 2: promoted (previous version 1), 2 stable hosts run 2, canary at 0.0 % via nginx, canary and baseline hosts retired'
+    assert (end['result']['outcome'], end['result']['retired'], end['result']['hosts']) == ('promoted', 'tasks', hosts)
+    one = promotion.promotion_outcome('web', '2', hosts[:1], 0, 'alb', check_mode=True)
+    assert one['result']['message'] == 'web 2: promoted, 1 stable host runs 2, canary at 0 % via alb (check mode)'
+    assert promotion.promotion_outcome('web', '2', [], 0.0, 'alb')['reason'] == 'the stable pool runs 2, canary at 0.0 % via alb'
+    assert promotion.promotion_outcome('web', '2', hosts, 0.0, 'alb', reason='by hand')['result']['message'] == \
+        'web 2: promoted, by hand'
+    assert [promotion.retirement(True, 'x'), promotion.retirement(False, 'x'), promotion.retirement(False, '')] == \
+        ['provision', 'tasks', 'none']
+
+
+def test_a_host_is_promoted_unless_its_deploy_failed_and_unhealthy_when_its_health_check_did():
+    assert promotion.host_result('s1', '2', 3) == {'host': 's1', 'batch': 2, 'version': '3', 'state': 'promoted',
+                                                   'message': ''}
+    assert promotion.host_result('s1', 1, '3', check_mode=True)['state'] == 'checked'
+    unhealthy = promotion.host_result('s1', 1, '3', failed=True, error='deploy: health', deploy_result={'healthy': False})
+    assert (unhealthy['state'], unhealthy['message']) == ('unhealthy', 'deploy: health')
+    assert promotion.host_result('s1', 1, '3', failed=True, error='copy failed')['state'] == 'failed'
+    assert promotion.host_result('s1', 1, '3', failed=True, deploy_result={'healthy': None})['state'] == 'failed'
