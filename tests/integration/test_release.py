@@ -146,9 +146,14 @@ def refused(run, message):
 
 
 def messages(run, suffix):
-    """The ``msg`` of every task whose name ends with ``suffix``, in order."""
-    return [task['result']['msg'] for task in run.tasks
-            if task['name'].endswith(suffix) and 'msg' in task['result'] and not task['result'].get('skipped')]
+    """The ``msg`` of every task whose name ends with ``suffix``, in order; a list ``msg`` (the analysis role's
+    "Report the poll" prints the lines of every poll of a task) gives one entry per line."""
+    found = []
+    for task in run.tasks:
+        if task['name'].endswith(suffix) and 'msg' in task['result'] and not task['result'].get('skipped'):
+            message = task['result']['msg']
+            found.extend(message if isinstance(message, list) else [message])
+    return found
 
 
 def state_file(state_dir, suffix):
