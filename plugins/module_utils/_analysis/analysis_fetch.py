@@ -214,7 +214,8 @@ def fetch_cloudwatch(call, queries, start, end, aws_errors=AWS_ERRORS, permanent
     return fetched
 
 
-def fetch_plan(plan, start, end, window, prometheus_client=None, cloudwatch_call=None, step=None, send=True):
+def fetch_plan(plan, start, end, window, prometheus_client=None, cloudwatch_call=None, step=None, send=True,
+               reject_invalid=True):
     """Fetch every query of ``plan`` from ``start`` to ``end`` (unix seconds): ``(FetchResult, step)``.
 
     ``step`` is the Prometheus range-query step (seconds, from :func:`~.analysis_request.prometheus_step` for
@@ -222,7 +223,8 @@ def fetch_plan(plan, start, end, window, prometheus_client=None, cloudwatch_call
     factories, called only when the plan has queries for that provider. Nothing is read when ``end <= start``,
     nor with ``send`` False (the clients are still made, so a missing connection fails as in a real run).
     A missing factory or a client that cannot be made raises :class:`~.analysis_request.AnalysisRequestError`; a
-    query a source refused as invalid raises :class:`QueryRejectedError` (after every query was tried).
+    query a source refused as invalid raises :class:`QueryRejectedError` (after every query was tried), unless
+    ``reject_invalid`` is False (the rollout report: it draws what it has and lists the rest as missing).
     """
     fetched = FetchResult()
     reading = end > start and send
@@ -245,7 +247,7 @@ def fetch_plan(plan, start, end, window, prometheus_client=None, cloudwatch_call
         # CloudWatch reads whole seconds: a range within one second is empty (and refused: StartTime equals EndTime)
         if reading and int(end) > int(start):
             fetched.merge(fetch_cloudwatch(call, plan.cloudwatch, start, end))
-    if fetched.rejected:
+    if fetched.rejected and reject_invalid:
         raise rejected_error(plan, fetched)
     return fetched, step
 
