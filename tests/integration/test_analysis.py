@@ -386,8 +386,8 @@ def test_cloudwatch_regression_one_call_per_run(moto):
         "Invalid length for parameter MetricDataQueries[1].MetricStat.Metric.MetricName, value: 0" in invalid['msg'], \
         invalid['msg']
     assert '"metric_name": ""' in invalid['msg']  # the query, as built
-    assert [(entry['arm'], entry['role']) for entry in invalid['rejected']] == [('canary', 'errors'),
-                                                                              ('baseline', 'errors')]
+    rejected = [(entry['arm'], entry['role']) for entry in invalid['rejected']]
+    assert rejected == [('canary', 'errors'), ('baseline', 'errors')]
 
     calls = [request['params'] for request in moto.requests('GetMetricData')]
     # Exactly one GetMetricData call per module run, with every query of the run in it.
