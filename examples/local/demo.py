@@ -35,6 +35,9 @@ PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'canary_release.yml')
 SERVICE = 'sample'
 RELEASES = (('2', 'healthy', 'promoted'), ('3', '5 % of its requests fail', 'rolled_back'))
 MSG_RE = re.compile(r'^\s*"msg": (".*")\s*$')
+# a list msg (the analysis role prints the lines of all polls of a task at once): one JSON string per line
+MSG_LIST_RE = re.compile(r'^\s*"msg": \[\s*$')
+MSG_ITEM_RE = re.compile(r'^\s*(".*"),?\s*$')
 FATAL_RE = re.compile(r'^(fatal|failed): \[([^\]]+)\]')
 ANSI_RE = re.compile(r'\x1b\[[0-9;]*m')
 LOAD_SECONDS = 300  # an upper bound: the load stops with the demo
@@ -160,6 +163,7 @@ class Demo:
         self.playbook = None
         self.outcomes = []
         self.current = None
+        self.in_msg_list = False
 
     # --- the playbook ------------------------------------------------------------------------------------------
 
@@ -186,18 +190,30 @@ class Demo:
                 'log': log_path}
 
     def show(self, line):
+        if self.in_msg_list:
+            match = MSG_ITEM_RE.match(line)
+            if match:
+                self.show_message(match.group(1))
+                return
+            self.in_msg_list = False
+        if MSG_LIST_RE.match(line):
+            self.in_msg_list = True
+            return
         match = MSG_RE.match(line)
         if match:
-            try:
-                message = json.loads(match.group(1))
-            except ValueError:
-                message = match.group(1)
-            for part in str(message).splitlines():
-                self.console.line(shorten(part), prefix='  ')
+            self.show_message(match.group(1))
             return
         match = FATAL_RE.match(line)
         if match:
             self.console.line(line[:400], prefix='  ! ')
+
+    def show_message(self, text):
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = text
+        for part in str(message).splitlines():
+            self.console.line(shorten(part), prefix='  ')
 
     def read_record(self):
         path = os.path.join(self.workdir, 'state', '%s.json' % SERVICE)

@@ -17,12 +17,18 @@ description:
     likelihood-ratio test that stays valid however often it is polled; it decides as soon as the data allows.
     C(threshold) metrics are guards on one query (min/max), failing at once on a breach.
   - Stateless. Every call re-reads everything since O(start_time); nothing is stored between calls, so a crashed
-    controller loses nothing. Poll it with C(until)/C(retries)/C(delay), see the examples.
+    controller loses nothing. Poll it with O(wait) (polls every O(interval) seconds inside the task until a
+    decision), or with C(until)/C(retries)/C(delay), see the examples.
   - Per call, one Prometheus range query per distinct query (four for an C(errors) or C(latency) metric, one for a
     C(threshold) metric) and one CloudWatch C(GetMetricData) call for all CloudWatch metrics together.
-  - A failed query (Prometheus down, invalid PromQL, an AWS error) does not fail the task. It is that metric's
-    missing data, handled by O(metrics[].on_no_data). Invalid options (an unknown kind, a missing query, an
-    unknown placeholder, unreadable times) fail the task.
+  - A query the source refuses as invalid fails the task at once, with the server's message naming the metric, the
+    arm, the role and the query - a permanent error that waiting cannot fix. That is Prometheus' C(bad_data) (HTTP
+    400, for example a PromQL syntax error), CloudWatch's C(ValidationError), C(InvalidParameterValue),
+    C(InvalidParameterCombination) and C(MissingParameter), and botocore's parameter validation (for example a
+    metric name longer than 255 characters). The failed result has RV(rejected).
+  - Any other failed query (Prometheus down, a timeout, HTTP 5xx, 429 or 503, AWS throttling or access denied) does
+    not fail the task. It is that metric's missing data, handled by O(metrics[].on_no_data). Invalid options (an
+    unknown kind, a missing query, an unknown placeholder, unreadable times) fail the task.
   - The module never changes anything. It always reports C(changed=false) and runs in check mode as well.
   - With O(validate_only=true) it checks everything a real run checks and builds every query, but sends none.
     Use it to check a release's analysis configuration before anything changes.
@@ -125,8 +131,8 @@ options:
     default: 0
   interval:
     description:
-      - Seconds between two polls of a loop; RV(poll.wait) shortens it to reach the end of O(stop_after) or the
-        deadline on time.
+      - Seconds between two polls of a loop (at least 1 with O(wait)); the polls of O(wait) and RV(poll.wait) shorten
+        it to reach the end of O(stop_after) or the deadline on time.
     type: int
     default: 10
   stop_after:
@@ -151,6 +157,24 @@ options:
       - Stop the loop after this many polls. V(0) - no limit.
     type: int
     default: 0
+  wait:
+    description:
+      - Keep polling inside this task, every O(interval) seconds (shortened to reach O(stop_after) or the deadline on
+        time), for up to this many seconds after the task's first poll, until the stop rule (RV(poll.stopped)) says
+        stop. A poll that would come later than O(wait) seconds after the first is left to the next task
+        (RV(poll.next_at)).
+      - The task returns as soon as a poll decides (V(fail) and V(inconclusive) at once, V(pass) at once or at
+        O(stop_after)), so a decision is never held back by O(wait) - at most by one O(interval).
+      - The result is the last poll's; RV(poll.messages) has one line per poll made.
+      - V(0) - one poll, as without the option. Check mode and a fixed O(end_time) poll once and never wait.
+    type: float
+    default: 0
+  poll_at:
+    description:
+      - For a loop of tasks - the RV(poll.next_at) of the task before. The first poll waits until then (at most
+        O(interval) seconds), so that the polls stay O(interval) apart across tasks. Unset - poll at once.
+      - Ignored in check mode and with O(end_time).
+    type: float
   label:
     description:
       - 'Put in front of RV(poll.message), for example V(web 1.4.0: step 0 at 5 %).'
@@ -221,6 +245,21 @@ EXAMPLES = r'''
   until: analysis is failed or analysis.verdict != 'continue'
   retries: 70
   delay: 30
+
+- name: The same in one task - polls every 30 s inside the task and returns at once on a decision
+  canary.release.analysis:
+    url: http://prometheus.example.com:9090
+    start_time: "{{ canary_started }}"
+    min_duration: 5m
+    max_duration: 30m
+    interval: 30
+    wait: 1800
+    metrics:
+      - name: http_errors
+        kind: errors
+        requests: http_requests_total{job="web", ${track}}
+        errors: http_requests_total{job="web", ${track}, code=~"5.."}
+  register: analysis
 
 - name: Stop the rollout unless the canary passed
   ansible.builtin.fail:
@@ -416,7 +455,7 @@ poll:
   type: dict
   contains:
     number:
-      description: This poll's number, from 1 (O(polls) + 1).
+      description: The last poll's number, from 1 - O(polls) plus the polls made in this task (RV(poll.made)).
       type: int
       sample: 3
     stopped:
@@ -424,7 +463,7 @@ poll:
       type: str
       sample: polling
     wait:
-      description: Seconds to wait before the next poll.
+      description: Whole seconds to wait before the next poll (at least 1), for a loop that waits between tasks.
       type: int
       sample: 10
     has_data:
@@ -432,17 +471,48 @@ poll:
       type: bool
       sample: true
     message:
-      description: One line describing the poll.
+      description: One line describing the poll (the last one made, with O(wait)).
       type: str
       sample: "web 2: step 0 at 5 %: poll 3 at 24 s: continue - errors continue canary 3/120 baseline 41/905 | continue: ..."
+    messages:
+      description: One line per poll made in this task, oldest first (one line without O(wait)).
+      type: list
+      elements: str
+      sample: ["web 2: step 0 at 5 %: poll 3 at 24 s: continue - ...", "web 2: step 0 at 5 %: poll 4 at 25 s: fail - ..."]
+    made:
+      description: Polls made in this task (1 without O(wait)). RV(poll.number) is O(polls) plus this.
+      type: int
+      sample: 2
+    next_at:
+      description: Unix seconds when the next poll is due (pass it as O(poll_at)); null once the loop stops.
+      type: float
+      sample: 1714565050.0
+rejected:
+  description:
+    - Only when the task failed because a source refused a query as invalid - one entry per metric, arm and role
+      using it, with C(metric), C(arm), C(role), C(provider), C(key), C(query) and C(error) (the server's message).
+  returned: failure
+  type: list
+  elements: dict
+  sample:
+    - metric: http_errors
+      arm: canary
+      role: errors
+      provider: prometheus
+      key: m0_canary_errors
+      query: http_requests_total{job="web", track="canary", code=~"5.."
+      error: "Prometheus at http://localhost:9090 returned bad_data (HTTP 400) for query ...: 1:60: parse error: ..."
 api_calls:
-  description: Requests made. C(prometheus) counts range queries and C(cloudwatch) counts GetMetricData calls.
+  description: Requests made by the last poll. C(prometheus) counts range queries and C(cloudwatch) counts GetMetricData calls.
   returned: success
   type: dict
   sample: {prometheus: 4, cloudwatch: 0}
 '''
 
 
+import time
+
+from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_fetch import QueryRejectedError
 from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_request import (
     AnalysisRequestError,
     metric_argument_spec,
@@ -479,6 +549,8 @@ def argument_spec():
         stop_needs_data=dict(type='bool', default=True),
         max_polls=dict(type='int', default=0),
         label=dict(type='str', default=''),
+        wait=dict(type='float', default=0),
+        poll_at=dict(type='float'),
     )
     return spec
 
@@ -493,33 +565,48 @@ def extended_deadline(params):
         raise AnalysisRequestError('max_duration: %s' % error)
 
 
-def poll_result(params, result, check_mode):
-    """Where a polling loop stands after this poll: stop or not, the wait and the progress line."""
-    number = params['polls'] + 1
-    metrics = result.get('metrics') or []
-    reason = polling.stop_reason(result['verdict'], result['elapsed'], metrics, number, params['stop_after'],
-                                 params['until_decided'], params['stop_needs_data'], params['max_polls'], check_mode)
-    return {'number': number, 'stopped': reason, 'has_data': polling.has_data(metrics),
-            'wait': polling.next_wait(params['interval'], result['elapsed'], result['now'], result.get('deadline'),
-                                      params['stop_after']),
-            'message': polling.describe_poll(params['label'], number, reason, result['verdict'], result['reason'],
-                                             result['elapsed'], metrics, params['stop_after'])}
+def made_once(factory):
+    """``factory`` that makes its client on the first call only: a task polling many times makes one client."""
+    made = []
+
+    def once():
+        if not made:
+            made.append(factory())
+        return made[0]
+
+    return once
+
+
+def loop_settings(params):
+    """The polling loop's settings (:data:`~.polling.LOOP_DEFAULTS`) from the module's options."""
+    return dict((key, params.get(key)) for key in polling.LOOP_DEFAULTS)
 
 
 def main():
     module = metrics_module(argument_spec())
+    prometheus_client, cloudwatch_call = (made_once(factory) for factory in client_factories(module))
     params = module.params
-    prometheus_client, cloudwatch_call = client_factories(module)
-
     try:
-        params = dict(params, max_duration=extended_deadline(params))
-        result, warnings = run_analysis(params, prometheus_client=prometheus_client, cloudwatch_call=cloudwatch_call)
+        params = dict(module.params, max_duration=extended_deadline(module.params))
+
+        def poll(now=None):
+            return run_analysis(params, prometheus_client=prometheus_client, cloudwatch_call=cloudwatch_call, now=now)
+
+        if params['wait'] < 0:
+            raise AnalysisRequestError('wait must be >= 0 seconds, got %g' % params['wait'])
+        if params['wait'] > 0 and params['interval'] < 1:
+            raise AnalysisRequestError('interval must be >= 1 second when wait is set, got %d' % params['interval'])
+        if params['validate_only']:
+            result, warnings = poll()
+        else:
+            result, warnings = polling.poll_loop(poll, loop_settings(params), time.time, time.sleep, module.check_mode)
+    except QueryRejectedError as error:
+        label = params.get('label')
+        module.fail_json(msg=('%s: %s' % (label, error)) if label else str(error), rejected=json_safe(error.rejected))
     except AnalysisRequestError as error:
         module.fail_json(msg=str(error))
     for warning in warnings:
         module.warn(warning)
-    if not params['validate_only']:
-        result['poll'] = poll_result(params, result, module.check_mode)
     module.exit_json(changed=False, **json_safe(result))
 
 

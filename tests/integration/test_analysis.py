@@ -185,8 +185,9 @@ def test_prometheus_verdicts(prometheus):
                  end_time=t0 + BREACH_AFTER - 5),
         analysis('threshold at the breach', url, t0, [identical, guard], min_duration='10m',
                  end_time=t0 + BREACH_AFTER + 5),
-        analysis('invalid PromQL holds', url, t0, [errors_metric('identical', errors='app_errors_total{${track}')],
-                 end_time=t0 + 1200, max_duration='30m'),
+        dict(analysis('invalid PromQL fails the task at once', url, t0,
+                      [errors_metric('identical', errors='app_errors_total{${track}')], end_time=t0 + 1200,
+                      max_duration='30m', label='web 7: step 0 at 10 %'), ignore_errors=True),
         dict(analysis('unknown kind fails the task', url, t0, [errors_metric('identical', kind='ratio')]),
              ignore_errors=True),
         dict(analysis('template without placeholder fails the task', url, t0,
@@ -227,10 +228,15 @@ def test_prometheus_verdicts(prometheus):
     assert breach['verdict'] == 'fail' and breach['reason'] == 'fail: p99: 0.9 breaches max 0.5'
     assert breach['metrics'][1]['status'] == 'fail' and breach['metrics'][0]['status'] != 'fail'
 
-    invalid = run.result('invalid PromQL holds')
-    assert not invalid.get('failed') and invalid['verdict'] == 'continue'
-    assert 'query error: canary errors: Prometheus at %s returned bad_data' % url in invalid['reason']
-    assert [query['error'] is not None for query in invalid['queries']] == [False, True, False, True]
+    invalid = run.result('invalid PromQL fails the task at once')
+    assert invalid['failed'] is True and 'verdict' not in invalid
+    assert invalid['msg'].startswith('web 7: step 0 at 10 %: 2 queries were refused as invalid - a permanent error, '
+                                     'not missing data: fix the query and run again. '), invalid['msg']
+    assert ("metric 'http_errors' (canary errors query): Prometheus at %s returned bad_data (HTTP 400) for query "
+            "'app_errors_total{track=\"canary\"': 1:32: parse error: " % url) in invalid['msg'], invalid['msg']
+    assert 'parse error' in invalid['msg']
+    assert [(entry['metric'], entry['arm'], entry['role']) for entry in invalid['rejected']] == [
+        ('http_errors', 'canary', 'errors'), ('http_errors', 'baseline', 'errors')]
 
     unknown = run.result('unknown kind fails the task')
     assert unknown['failed'] is True and 'value of kind must be one of: errors, latency, threshold' in unknown['msg']
@@ -286,6 +292,8 @@ def test_prometheus_stopped_continues_then_is_inconclusive(tmp_path):
         analysis('at the deadline', url, start, [metric], max_duration='15m', end_time=start + 900, timeout=5),
         analysis('after the deadline', url, start, [metric], max_duration='9m', timeout=5),
         analysis('no data fails', url, start, [dict(metric, on_no_data='fail')], max_duration='15m', timeout=5),
+        analysis('polls inside the task', url, start, [metric], max_duration='15m', timeout=5, interval=1, wait=2.5,
+                 polls=4, label='down'),
     ])
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     before = run.result('before the deadline')
@@ -295,6 +303,15 @@ def test_prometheus_stopped_continues_then_is_inconclusive(tmp_path):
     assert run.result('at the deadline')['verdict'] == 'inconclusive'
     assert run.result('after the deadline')['verdict'] == 'inconclusive'
     assert run.result('no data fails')['verdict'] == 'fail'
+    # a connection refused is no data under on_no_data (hold): the task polls on, every second for 2.5 s
+    polled = run.result('polls inside the task')
+    assert polled['verdict'] == 'continue' and not polled.get('failed')
+    assert polled['poll']['made'] == 3 and polled['poll']['number'] == 7 and polled['poll']['stopped'] == 'polling'
+    assert [line.split(' at ')[0] for line in polled['poll']['messages']] == ['down: poll 5', 'down: poll 6',
+                                                                              'down: poll 7']
+    assert all(': continue' in line for line in polled['poll']['messages'])
+    assert polled['poll']['message'] == polled['poll']['messages'][-1]
+    assert polled['poll']['next_at'] == pytest.approx(polled['now'] + 1, abs=0.01)
 
 
 @pytest.fixture(scope='module')
@@ -347,6 +364,10 @@ def test_cloudwatch_regression_one_call_per_run(moto):
         {'name': 'first minute only', 'canary.release.analysis': dict(aws, metrics=[alb_errors, guard], window=60,
                                                                       end_time=start.strftime('%Y-%m-%dT%H:%M:30Z')),
          'register': 'result'},
+        # botocore refuses an empty metric name before sending: a permanent error, the task fails at once
+        {'name': 'an empty metric name fails the task',
+         'canary.release.analysis': dict(aws, metrics=[dict(alb_errors, errors=query(''))], end_time=end),
+         'register': 'result', 'ignore_errors': True},
     ], extra_env=aws_env())
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
@@ -358,6 +379,15 @@ def test_cloudwatch_regression_one_call_per_run(moto):
     assert both['verdict'] == 'fail' and both['metrics'][1]['status'] == 'ok'
     assert both['metrics'][1]['evidence']['samples'] == 20
     assert run.result('first minute only')['verdict'] == 'continue'
+
+    invalid = run.result('an empty metric name fails the task')
+    assert invalid['failed'] is True and 'verdict' not in invalid
+    assert "metric 'alb_5xx' (canary errors query): CloudWatch refused GetMetricData: Parameter validation failed: " \
+        "Invalid length for parameter MetricDataQueries[1].MetricStat.Metric.MetricName, value: 0" in invalid['msg'], \
+        invalid['msg']
+    assert '"metric_name": ""' in invalid['msg']  # the query, as built
+    rejected = [(entry['arm'], entry['role']) for entry in invalid['rejected']]
+    assert rejected == [('canary', 'errors'), ('baseline', 'errors')]
 
     calls = [request['params'] for request in moto.requests('GetMetricData')]
     # Exactly one GetMetricData call per module run, with every query of the run in it.

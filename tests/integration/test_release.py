@@ -146,9 +146,14 @@ def refused(run, message):
 
 
 def messages(run, suffix):
-    """The ``msg`` of every task whose name ends with ``suffix``, in order."""
-    return [task['result']['msg'] for task in run.tasks
-            if task['name'].endswith(suffix) and 'msg' in task['result'] and not task['result'].get('skipped')]
+    """The ``msg`` of every task whose name ends with ``suffix``, in order; a list ``msg`` (the analysis role's
+    "Report the poll" prints the lines of every poll of a task) gives one entry per line."""
+    found = []
+    for task in run.tasks:
+        if task['name'].endswith(suffix) and 'msg' in task['result'] and not task['result'].get('skipped'):
+            message = task['result']['msg']
+            found.extend(message if isinstance(message, list) else [message])
+    return found
 
 
 def state_file(state_dir, suffix):
@@ -387,3 +392,58 @@ def test_a_release_that_would_fail_later_is_refused_before_anything_changes(stac
     refused(release(stack, tmp_path, 'refused', release_vars(stack, state_dir, '5', **overrides)), message)
     assert not os.path.exists(state_dir)  # no record, no lock
     assert stack.upstream_text() == upstream and versions(stack) == before
+
+
+def typo_metrics(stack):
+    """The stack's metrics with a PromQL syntax error in the errors query (no closing brace)."""
+    metrics = [dict(metric) for metric in stack.ansible_vars()['analysis_metrics']]
+    metrics[0]['errors'] = metrics[0]['errors'].rstrip('}')
+    return metrics
+
+
+def test_a_query_refused_at_the_preflight_refuses_the_release_before_anything_changes(stack, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    upstream, before = stack.upstream_text(), versions(stack)
+    run = refused(release(stack, tmp_path, 'preflight', release_vars(stack, state_dir, '5', rollout_preflight=True,
+                                                                     analysis_metrics=typo_metrics(stack))),
+                  "sample 5: preflight: 2 queries were refused as invalid - a permanent error, not missing data")
+    failed = [task for task in run.tasks if task['result'].get('failed')]
+    assert "metric 'errors' (canary errors query): Prometheus at " in failed[0]['result']['msg']
+    assert 'bad_data (HTTP 400)' in failed[0]['result']['msg'] and 'parse error' in failed[0]['result']['msg']
+    assert not os.path.exists(state_dir)  # no record, no lock
+    assert stack.upstream_text() == upstream and versions(stack) == before
+
+
+def test_a_query_refused_mid_release_stops_at_once_without_moving_traffic_up_and_a_rerun_resumes(stack, tmp_path):
+    """Without the preflight, the first poll of step 0 meets the typo: the run stops at once (no half hour of
+    `continue`), the canary keeps step 0's weight, the record stays running; fixed, the same command resumes."""
+    state_dir = str(tmp_path / 'state')
+    variables = release_vars(stack, state_dir, '5', rollout_previous_version='1',
+                             rollout_steps=[{'weight': 10, 'pause': 30}, {'weight': 100, 'pause': 1}])
+    started = time.monotonic()
+    run = release(stack, tmp_path, 'typo', dict(variables, analysis_metrics=typo_metrics(stack)))
+    seconds = time.monotonic() - started
+    assert run.returncode == 2, run.stdout[-3000:]
+    failed = [task for task in run.tasks if task['result'].get('failed')]
+    assert [task['name'].split(' : ')[-1] for task in failed] == ['Judge the canary against the baseline',
+                                                                  'Stop, the analysis failed'], failed
+    message = failed[-1]['result']['msg']
+    assert message.startswith('sample 5: step 0 at 10 %: release stopped, the analysis failed - no traffic moved up: '
+                              'the canary keeps its weight and the rollout stays running at step 0. Fix the cause and '
+                              'run the same command again to resume the step, or roll back with '
+                              'playbooks/rollback.yml. The analysis said: 2 queries were refused as invalid'), message
+    assert "metric 'errors' (canary errors query): Prometheus at " in message and 'parse error' in message
+    assert not messages(run, 'Report the poll')  # the first poll failed
+    stopped = record(state_dir)
+    assert stopped['status'] == 'running' and stopped['step'] == 0 and stopped['weight'] == 10.0
+    assert stopped['steps'][0]['verdict'] is None
+    assert 'down' not in canary_line(stack)  # still 10 %, never 100 %
+    assert seconds < 60, seconds  # not the step's 30 s, nor max_duration
+
+    # fixed: the same command resumes step 0 (not restarted) and promotes
+    run = ok(release(stack, tmp_path, 'fixed', dict(variables, rollout_steps=[{'weight': 10, 'pause': 4},
+                                                                              {'weight': 100, 'pause': 1}])))
+    final = record(state_dir)
+    assert final['status'] == 'promoted', final['events'][-5:]
+    assert final['steps'][0]['started_at'] == stopped['steps'][0]['started_at']
+    assert canary_line(stack).endswith('down;  # canary-1') and lock(state_dir) is None

@@ -57,6 +57,10 @@ MAX_GET_URL_LENGTH = 2048
 METHODS = ('auto', 'GET', 'POST')
 USER_AGENT = 'canary.release (ansible.module_utils.urls)'
 QUERY_IN_MESSAGE_MAX = 300
+# The server's errorType for a request it will never run as written (Prometheus, Thanos, Mimir: HTTP 400).
+PERMANENT_ERROR_TYPES = ('bad_data',)
+# Parse errors of servers that report them with another errorType (VictoriaMetrics: "422", "cannot parse").
+PARSE_ERROR_MARKERS = ('parse error', 'cannot parse')
 
 
 class PrometheusError(Exception):
@@ -77,6 +81,27 @@ class PrometheusError(Exception):
         self.query = query
         self.error_type = error_type
         self.http_status = http_status
+
+    @property
+    def permanent(self):
+        """Whether the same query can never succeed: the server refused the query itself (``errorType``
+        ``bad_data``, as for a PromQL syntax error, or HTTP 400 with a Prometheus error body, or a parse error), or
+        the request was invalid before it was sent (``invalid_argument``).
+
+        Not permanent: connection, timeout and TLS failures, HTTP errors without a Prometheus error body (a proxy,
+        401/403/404), 5xx, 429, 503 (``timeout``, ``unavailable``), ``execution`` errors (HTTP 422, which can depend on
+        the data), ``internal`` and unreadable answers.
+        """
+        if self.kind == 'invalid_argument':
+            return True
+        if self.kind != 'prometheus':
+            return False
+        try:
+            status = int(self.http_status)
+        except (TypeError, ValueError):
+            status = None
+        return (self.error_type in PERMANENT_ERROR_TYPES or status == 400
+                or any(marker in str(self.message).lower() for marker in PARSE_ERROR_MARKERS))
 
 
 class PreparedRequest:

@@ -12,12 +12,16 @@ shape (the documented interface of get_metric_data) or raising botocore's own ex
 import datetime
 import socket
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
 from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_fetch import (
     FetchResult,
+    QueryRejectedError,
+    cloudwatch_permanent,
     fetch_cloudwatch,
+    fetch_plan,
     fetch_prometheus,
     judge_metrics,
     query_report,
@@ -73,6 +77,7 @@ def test_prometheus_one_range_query_per_series_and_errors_per_query(stub):
     assert canary[0]['samples'][:3] == [[T0, 0.0], [T0 + 15, 30.0], [T0 + 30, 60.0]]  # last sample at each step
     assert len(fetched.series['m0_baseline_requests']) == 2
     assert 'bad_data' in fetched.errors['m0_baseline_errors'] and 'parse error at char 3' in fetched.errors['m0_baseline_errors']
+    assert list(fetched.rejected) == ['m0_baseline_errors']  # a permanent error: fetch_plan fails on it
     assert fetched.warnings == ['Prometheus: remote read failed']
 
     metrics = judge_metrics(plan, fetched)
@@ -194,3 +199,120 @@ def test_judge_metric_shapes_and_query_report():
     assert failed == [{'metric': 'slow', 'arm': 'baseline', 'role': 'count', 'provider': 'prometheus',
                        'key': 'm1_baseline_count', 'query': 'c{track="stable"}', 'series': None, 'samples': None,
                        'error': 'boom'}]
+
+
+# --- permanent query errors: refused as invalid, they fail the analysis at once; passing errors are no data --------
+
+@pytest.fixture
+def refusing():
+    answers = {
+        'req_total{track="canary"}': [{'labels': {}, 'samples': counter(10)}],
+        'req_total{track="stable"}': [{'labels': {}, 'samples': counter(40)}],
+        'err_total{track="canary"': (400, 'bad_data', '1:26: parse error: unexpected end of input inside braces'),
+        'err_total{track="stable"': (400, 'bad_data', '1:26: parse error: unexpected end of input inside braces'),
+        'busy{track="canary"}': (503, 'unavailable', 'too many queries'),
+        'slow{track="canary"}': (503, 'timeout', 'query timed out in expression evaluation'),
+        'many{track="canary"}': (422, 'execution', 'found duplicate series for the match group'),
+        'vm{track="canary"}': (422, '422', 'cannot parse "rate(x[5m]": missing closing parenthesis'),
+        'proxy{track="canary"}': (429, 'unavailable', 'rate limited'),
+        'oops{track="canary"}': (500, 'internal', 'panic'),
+    }
+    server = PrometheusStub(answers)
+    yield server
+    server.stop()
+
+
+def guard(name, query):
+    return {'name': name, 'kind': 'threshold', 'query': query, 'max': 1.0}
+
+
+def test_prometheus_refusals_are_rejected_and_passing_errors_are_no_data(refusing):
+    plan = build_plan([errors_metric(errors='err_total{${track}'), guard('busy', 'busy{${track}}'),
+                       guard('slow', 'slow{${track}}'), guard('many', 'many{${track}}'), guard('vm', 'vm{${track}}'),
+                       guard('proxy', 'proxy{${track}}'), guard('oops', 'oops{${track}}')], **TRACKS)
+    fetched = fetch_prometheus(PrometheusClient(refusing.url), plan.prometheus, T0, T0 + 300, 15.0)
+    assert fetched.prometheus_queries == len(plan.prometheus)  # every query sent: every typo reported at once
+    assert sorted(fetched.rejected) == ['m0_baseline_errors', 'm0_canary_errors', 'm4_canary_query']
+    assert set(fetched.errors) - set(fetched.rejected) == {'m1_canary_query', 'm2_canary_query', 'm3_canary_query',
+                                                           'm5_canary_query', 'm6_canary_query'}
+
+
+def test_fetch_plan_names_the_metric_arm_role_query_and_server_message_of_a_refused_query(refusing):
+    plan = build_plan([errors_metric(errors='err_total{${track}'), guard('busy', 'busy{${track}}')], **TRACKS)
+    with pytest.raises(QueryRejectedError) as raised:
+        fetch_plan(plan, T0, T0 + 300, 15.0, prometheus_client=lambda: PrometheusClient(refusing.url))
+    message = str(raised.value)
+    assert message.startswith('2 queries were refused as invalid - a permanent error, not missing data: fix the query '
+                              'and run again. ')
+    assert ("metric 'errors' (canary errors query): Prometheus at %s returned bad_data (HTTP 400) for query "
+            "'err_total{track=\"canary\"': 1:26: parse error: unexpected end of input inside braces" % refusing.url
+            in message), message
+    assert "metric 'errors' (baseline errors query): " in message and 'busy' not in message
+    assert [(entry['metric'], entry['arm'], entry['role'], entry['query']) for entry in raised.value.rejected] == [
+        ('errors', 'canary', 'errors', 'err_total{track="canary"'),
+        ('errors', 'baseline', 'errors', 'err_total{track="stable"')]
+
+    # a passing error alone is no data, as before
+    plan = build_plan([guard('busy', 'busy{${track}}')], **TRACKS)
+    fetched, _step = fetch_plan(plan, T0, T0 + 300, 15.0, prometheus_client=lambda: PrometheusClient(refusing.url))
+    assert not fetched.rejected and 'unavailable' in fetched.errors['m0_canary_query']
+
+
+def aws_error(code, message):
+    return ClientError({'Error': {'Code': code, 'Message': message}, 'ResponseMetadata': {'HTTPStatusCode': 400}},
+                       'GetMetricData')
+
+
+@pytest.mark.parametrize('code', ['ValidationError', 'InvalidParameterValue', 'InvalidParameterCombination',
+                                  'MissingParameter'])
+def test_cloudwatch_validation_errors_are_permanent(code):
+    error = aws_error(code, 'Error in expression m0_baseline_errors: Unrecognized token')
+    assert cloudwatch_permanent(error)
+
+    def get_metric_data(**params):
+        raise error
+
+    plan = cloudwatch_plan()
+    fetched = fetch_cloudwatch(get_metric_data, plan.cloudwatch, T0, T0 + 600)
+    assert list(fetched.rejected) == ['m0_baseline_errors'] and fetched.cloudwatch_calls == 1
+    assert fetched.rejected['m0_baseline_errors'] == (
+        'CloudWatch refused GetMetricData: An error occurred (%s) when calling the GetMetricData operation: Error in '
+        'expression m0_baseline_errors: Unrecognized token' % code)
+    assert fetched.errors['m0_canary_requests'].startswith('not read: GetMetricData refused another query')
+    with pytest.raises(QueryRejectedError) as raised:
+        fetch_plan(plan, T0, T0 + 600, 60.0, cloudwatch_call=lambda: get_metric_data)
+    assert "metric 'alb' (baseline errors query): CloudWatch refused GetMetricData: " in str(raised.value)
+    assert '"metric_name": "HTTPCode_Target_5XX_Count"' in str(raised.value)  # the query, as sent
+
+
+@pytest.mark.parametrize('code', ['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'InternalFailure',
+                                  'ServiceUnavailable', 'AccessDenied'])
+def test_cloudwatch_throttling_and_outages_are_no_data(code):
+    assert not cloudwatch_permanent(aws_error(code, 'Rate exceeded'))
+    assert not cloudwatch_permanent(EndpointConnectionError(endpoint_url='http://127.0.0.1:1'))
+
+
+def test_botocore_parameter_validation_is_permanent_and_blames_the_query_by_index():
+    """An empty metric name: botocore refuses it before sending, as a real client does (botocore checks minimum
+    lengths only; CloudWatch itself answers ValidationError for a name longer than 255 characters)."""
+    metric = {'name': 'alb', 'kind': 'errors', 'provider': 'cloudwatch',
+              'requests': {'namespace': 'AWS/ApplicationELB', 'metric_name': 'RequestCount',
+                           'dimensions': {'TargetGroup': '${track}'}},
+              'errors': {'namespace': 'AWS/ApplicationELB', 'metric_name': '',
+                         'dimensions': {'TargetGroup': '${track}'}}}
+    plan = build_plan([metric], canary_track='tg/canary', baseline_track='tg/stable')
+    client = boto3.client('cloudwatch', region_name='us-east-1', endpoint_url='http://127.0.0.1:1',
+                          aws_access_key_id='testing', aws_secret_access_key='testing')
+    fetched = fetch_cloudwatch(client, plan.cloudwatch, T0, T0 + 600)
+    assert sorted(fetched.rejected) == ['m0_baseline_errors', 'm0_canary_errors'], fetched.errors
+    assert 'Invalid length for parameter MetricDataQueries[1].MetricStat.Metric.MetricName' in \
+        fetched.rejected['m0_canary_errors']
+    assert fetched.errors['m0_canary_requests'].startswith('not read: GetMetricData refused another query')
+    assert cloudwatch_permanent(ParamValidationError(report='x'))
+
+
+def test_cloudwatch_is_not_asked_for_less_than_a_second():
+    calls = []
+    plan = cloudwatch_plan()
+    fetched, _step = fetch_plan(plan, T0 + 0.2, T0 + 0.9, 60.0, cloudwatch_call=lambda: calls.append)
+    assert calls == [] and fetched.cloudwatch_calls == 0 and not fetched.errors

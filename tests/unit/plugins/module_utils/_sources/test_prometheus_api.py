@@ -340,3 +340,26 @@ def test_proxy_answering_502_is_an_http_error():
         server.server_close()
     assert raised.value.kind == 'http' and raised.value.http_status == 502
     assert "answered HTTP 502 Bad Gateway for query 'up': <html><h1>502 Bad Gateway</h1></html>" in str(raised.value)
+
+
+@pytest.mark.parametrize('kind, error_type, status, message, permanent', [
+    ('prometheus', 'bad_data', 400, '1:5: parse error: unexpected end of input', True),
+    ('prometheus', 'bad_data', 422, 'invalid parameter "query"', True),
+    ('prometheus', 'unknown', 400, 'bad request', True),
+    ('prometheus', '422', 422, 'cannot parse "rate(x[5m]"', True),           # VictoriaMetrics' parse errors
+    ('invalid_argument', None, None, 'invalid step', True),
+    ('prometheus', 'execution', 422, 'found duplicate series for the match group', False),
+    ('prometheus', 'timeout', 503, 'query timed out', False),
+    ('prometheus', 'unavailable', 503, 'too many queries', False),
+    ('prometheus', 'internal', 500, 'panic', False),
+    ('http', None, 400, 'a proxy said no', False),
+    ('http', None, 429, 'rate limited', False),
+    ('http', None, 502, 'bad gateway', False),
+    ('connection', None, None, 'refused', False),
+    ('timeout', None, None, 'timed out', False),
+    ('tls', None, None, 'certificate', False),
+    ('response', None, 200, 'not JSON', False),
+])
+def test_permanent_errors_are_the_refused_queries(kind, error_type, status, message, permanent):
+    error = PrometheusError(message, kind, error_type=error_type, http_status=status)
+    assert error.permanent is permanent
