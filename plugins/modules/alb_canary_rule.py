@@ -19,7 +19,7 @@ description:
   - Forcing that anyone could use is refused before any API call - public values (the old default
     C(X-Canary: always), or any O(header_values)) without O(trusted_sources) - unless
     O(allow_public_forcing=true). Secrets must pass the rule in docs/alb.md (16 to 128 visible ASCII characters
-    without C(*) and C(?), at least 8 different ones, about 80 bits or more). What the ALB would refuse (more than
+    without C(*) and C(?), at least 8 different ones, an estimated 64 bits or more). What the ALB would refuse (more than
     3 values per condition or 5 per rule, more than 5 wildcards, values over 128 characters) is refused first too.
   - The rule is identified by its header - a non-default rule whose conditions are one C(http-header) condition
     with this header name (compared without case, as the load balancer does) and at most one C(source-ip)
@@ -61,7 +61,7 @@ options:
     description:
       - The secret header value that forces the canary. Not logged, never returned; diffs show C((secret)).
       - 16 to 128 visible ASCII characters without C(*) and C(?), at least 8 different characters (letter case
-        ignored) and an estimated strength of at least 80 bits (see docs/alb.md); generate it, for example with
+        ignored) and an estimated strength of at least 64 bits (see docs/alb.md); generate it, for example with
         C(openssl rand -hex 20).
       - The ALB compares header values without letter case, so the strength counts letters case-insensitively.
     type: str

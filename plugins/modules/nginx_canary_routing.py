@@ -21,7 +21,7 @@ description:
   - Forcing that anyone could use is refused before anything is written - public values (the old default
     C(X-Canary: always), or any O(header_values)/O(cookie_values)) without O(trusted_sources) - unless
     O(allow_public_forcing=true). Secrets must pass the rule in docs/nginx.md (16 to 128 visible ASCII
-    characters, at least 8 different ones, about 80 bits or more).
+    characters, at least 8 different ones, an estimated 64 bits or more).
   - With O(sticky), it also defines a sticky key and a C(Set-Cookie) value so that
     C(hash $<variable>_sticky_key consistent;) in O(upstream) keeps each user on one side while the weights
     still decide which share of users lands on the canary.
@@ -75,7 +75,7 @@ options:
     description:
       - The secret header value that forces the canary: exact, case-sensitive match. Not logged.
       - 16 to 128 visible ASCII characters without C(*) and C(?), at least 8 different characters (letter case
-        ignored) and an estimated strength of at least 80 bits (see docs/nginx.md); generate it, for example
+        ignored) and an estimated strength of at least 64 bits (see docs/nginx.md); generate it, for example
         with C(openssl rand -hex 20).
       - The snippet file holds the value; diffs show a placeholder instead.
     type: str

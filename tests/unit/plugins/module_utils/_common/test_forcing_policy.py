@@ -11,14 +11,15 @@ from ansible_collections.canary.release.plugins.module_utils._common.forcing_pol
     trusted_networks,
 )
 
-GOOD = '3f9c2a7be14d5068'  # 16 hex characters: 82.7 bits by the rule
+GOOD = '3f9c2a7be14d5068e0b1a4c97d2f63b8'  # openssl rand -hex 16
 
 
 @pytest.mark.parametrize('value', [
     GOOD,
     'k7Qm2xR9vT4pL8wZ',
     'a"b\\c$d.e~f[g]h(i)j{k}',
-    'x' * 10 + 'abcdefgh12',
+    'k7Qm2xR9vT4pL8wZ',  # 16 different characters: exactly 64 bits
+    'correct-horse-battery-staple',
     '!' + 'Aa1Bb2Cc3Dd4Ee5F' * 8,  # 129 - 1 = 128 characters
 ])
 def test_acceptable_secrets(value):
@@ -36,8 +37,11 @@ def test_acceptable_secrets(value):
     ('abcdefgh?1234567', 'wildcards'),
     ('alwaysalwaysalways', 'only 5 different characters'),
     ('AaAaBbBbCcCcDdDdEeEe', 'only 5 different characters'),  # letter case ignored, like the ALB
-    ('abcdefghijklmnop', 'guessable'),  # 16 letters: 75 bits
-    ('0123456789012345678901', 'guessable'),  # 22 digits: 73 bits
+    ('aabbccddeeffgghh', 'guessable'),  # 16 letters, 8 different: 48 bits
+    ('012345678901234567', 'guessable'),  # 18 digits: 58 bits
+    ('canarycanary1234', 'about 48 bits'),  # repetition
+    ('CanaryRelease2024!', 'guessable'),
+    ('deadbeefdeadbeef', 'only 5 different'),
     ('caf\u00e9caf\u00e9-1234567890', 'visible ASCII'),
     (None, 'must be a string'),
 ])
@@ -57,9 +61,12 @@ def test_cookie_secrets_exclude_cookie_delimiters():
 
 
 def test_secret_bits():
-    assert round(secret_bits(GOOD), 1) == 82.7
-    assert round(secret_bits('abcdefghijklmnop'), 1) == 75.2
+    assert round(secret_bits('k7Qm2xR9vT4pL8wZ'), 1) == 64.0  # 16 different: H = 4
+    assert round(secret_bits('abcdefghijklmnopq'), 1) == round(17 * 4.08746, 1)  # H = log2(17) < log2(26)
+    assert round(secret_bits('canarycanary1234'), 1) == 48.0
+    assert round(secret_bits('0' * 40), 1) == 0.0
     assert secret_bits('') == 0.0
+    assert secret_bits('ABCdef') == secret_bits('abcdef')  # letter case ignored
 
 
 def test_trusted_networks_are_checked_and_normalised():

@@ -191,7 +191,7 @@ def test_the_old_default_is_refused_with_what_to_set():
     ({'cookie_name': 'beta', 'cookie_values': ['yes'], 'header_values': []}, 'cookie_secret'),
     ({'header_values': ['yes'], 'header_secret': SECRET}, 'from any address is refused'),
     ({'header_secret': 'always'}, 'header_secret is not an acceptable secret: it has 6'),
-    ({'header_secret': 'abcdefghijklmnop'}, 'guessable'),
+    ({'header_secret': 'canarycanary1234'}, 'guessable'),
     ({'header_secret': SECRET, 'header_name': None}, 'needs header_name'),
     ({'cookie_secret': COOKIE_SECRET, 'header_values': []}, 'needs cookie_name'),
     ({'cookie_name': 'b', 'cookie_secret': 'k7Qm2xR9;vT4pL8wZ', 'header_values': []}, 'cookie value may not'),
