@@ -17,7 +17,7 @@ description:
     a secret and O(trusted_sources) a request needs both. Testers and synthetic checks reach the new version
     during a rollout; remove the rule when the rollout ends.
   - Forcing that anyone could use is refused before any API call - public values (the old default
-    C(X-Canary: always), or any O(header_values)) without O(trusted_sources) - unless
+    header C(X-Canary) with C(always), or any O(header_values)) without O(trusted_sources) - unless
     O(allow_public_forcing=true). Secrets must pass the rule in docs/alb.md (16 to 128 visible ASCII characters
     without C(*) and C(?), at least 8 different ones, an estimated 64 bits or more). What the ALB would refuse (more than
     3 values per condition or 5 per rule, more than 5 wildcards, values over 128 characters) is refused first too.
@@ -77,7 +77,7 @@ options:
     elements: str
   trusted_sources:
     description:
-      - Networks (CIDRs, IPv4 or IPv6; a single address means /32 or /128) whose clients may force the canary: the
+      - Networks (CIDRs, IPv4 or IPv6; a single address means /32 or /128) whose clients may force the canary; the
         rule gets a C(source-ip) condition with them. At most 3 (one ALB condition), and at most 5 values in all
         with the header values.
       - The ALB matches the address that connects to it - behind a CDN or proxy, that is the proxy's address, not

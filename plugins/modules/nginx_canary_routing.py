@@ -19,7 +19,7 @@ description:
     sets. With O(trusted_sources), only requests from those networks can be forced; with a secret and
     O(trusted_sources), a request needs both.
   - Forcing that anyone could use is refused before anything is written - public values (the old default
-    C(X-Canary: always), or any O(header_values)/O(cookie_values)) without O(trusted_sources) - unless
+    header C(X-Canary) with C(always), or any O(header_values)/O(cookie_values)) without O(trusted_sources) - unless
     O(allow_public_forcing=true). Secrets must pass the rule in docs/nginx.md (16 to 128 visible ASCII
     characters, at least 8 different ones, an estimated 64 bits or more).
   - With O(sticky), it also defines a sticky key and a C(Set-Cookie) value so that
@@ -73,7 +73,7 @@ options:
     default: X-Canary
   header_secret:
     description:
-      - The secret header value that forces the canary: exact, case-sensitive match. Not logged.
+      - The secret header value that forces the canary (exact, case-sensitive match). Not logged.
       - 16 to 128 visible ASCII characters without C(*) and C(?), at least 8 different characters (letter case
         ignored) and an estimated strength of at least 64 bits (see docs/nginx.md); generate it, for example
         with C(openssl rand -hex 20).
@@ -95,7 +95,7 @@ options:
     type: str
   cookie_secret:
     description:
-      - The secret cookie value that forces the canary: exact, case-sensitive match. Not logged.
+      - The secret cookie value that forces the canary (exact, case-sensitive match). Not logged.
       - The same rule as O(header_secret), and no double quote, comma, semicolon or backslash (not allowed in a cookie value).
     type: str
   cookie_values:

@@ -223,6 +223,11 @@ def test_header_rule_present_and_absent(stack, moto):
     diff mode and idempotency; the secret is in no output of a -vvv --diff run."""
     restricted = dict(listener_arn=stack.listener, canary=stack.name('canary'), header_secret=SECRET,
                       trusted_sources=TRUSTED)
+    elsewhere = dict(restricted)
+    elsewhere['canary'] = stack.name('elsewhere')
+    rotated = SECRET[::-1]
+    rotation = dict(restricted)
+    rotation['header_secret'] = rotated
     moto.clear()
     run = play([rule_task('check create', stack, **restricted)], check=True, diff=True, extra_args=['-vvv'])
     check = run.result('check create')
@@ -237,7 +242,7 @@ def test_header_rule_present_and_absent(stack, moto):
         rule_task('again', stack, load_balancer=stack.name('alb'), port=80, canary=stack.canary, header_secret=SECRET,
                   trusted_sources=list(reversed(TRUSTED))),
         rule_task('bad priority', stack, priority=10, **restricted),
-        rule_task('other vpc', stack, **dict(restricted, canary=stack.name('elsewhere'))),
+        rule_task('other vpc', stack, **elsewhere),
     ], diff=True, extra_args=['-vvv'])
     assert SECRET not in run.stdout + run.stderr
     create = run.result('create')
@@ -259,13 +264,11 @@ def test_header_rule_present_and_absent(stack, moto):
     assert stack.rule_state()['Priority'] == '10'  # the path rule stays
 
     # Rotating the secret, in check mode then for real: the same rule changes, no second rule appears.
-    rotated = SECRET[::-1]
     moto.clear()
-    run = play([rule_task('rotate', stack, **dict(restricted, header_secret=rotated))], check=True, diff=True)
+    run = play([rule_task('rotate', stack, **rotation)], check=True, diff=True)
     assert run.result('rotate')['changed'] and 'values: [(secret, changed)]' in run.result('rotate')['diff']['after']
     assert stack.rule_state(create['rule_arn'])['Conditions'][0]['HttpHeaderConfig']['Values'] == [SECRET]
-    run = play([rule_task('rotate', stack, **dict(restricted, header_secret=rotated)),
-                rule_task('rotate again', stack, **dict(restricted, header_secret=rotated))])
+    run = play([rule_task('rotate', stack, **rotation), rule_task('rotate again', stack, **rotation)])
     assert run.result('rotate')['changed'] and run.result('rotate')['rule_arn'] == create['rule_arn']
     assert not run.result('rotate again')['changed']
     assert stack.rule_state(create['rule_arn'])['Conditions'][0]['HttpHeaderConfig']['Values'] == [rotated]
