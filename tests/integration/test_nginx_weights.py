@@ -486,6 +486,15 @@ def test_forced_canary_restricted_to_trusted_sources_and_secret(nginx):
         base, trusted_sources=['127.0.0.1/32', '::1/128'])}]).result('again')
     assert again['changed'] is False
 
+    # 4. Behind a proxy, with the real-IP module: the geo block sees the address it found. 127.0.0.2 is our
+    # proxy (set_real_ip_from); a client it forwards for 127.0.0.1 is trusted, anyone else's claim is not.
+    nginx.write('extra.conf', 'set_real_ip_from 127.0.0.2/32;\nreal_ip_header X-Forwarded-For;\n')
+    nginx.reload()
+    proxied = {'X-Canary': 'always', 'X-Forwarded-For': '127.0.0.1'}
+    assert forced(proxied, source='127.0.0.2')
+    assert not forced(dict(proxied, **{'X-Forwarded-For': '127.0.0.9'}), source='127.0.0.2')
+    assert not forced(proxied, source='127.0.0.3')  # not our proxy: its X-Forwarded-For is ignored
+
 
 def test_routing_bad_input_and_failed_validation_restore(nginx):
     start(nginx, routing='# old snippet\n')
