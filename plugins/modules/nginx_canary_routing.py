@@ -13,9 +13,15 @@ description:
   - Writes a fully managed NGINX snippet (the whole file is owned by this module) to be included inside
     C(http {}). It defines a variable that names the upstream for each request, so the site uses
     C(proxy_pass http://$canary_release_<upstream>;).
-  - Requests whose header O(header_name) or cookie O(cookie_name) has one of the forcing values go to
-    O(canary_upstream), a group of canary servers only; every other request goes to O(upstream), whose weights
-    M(canary.release.nginx_weights) sets.
+  - Requests whose header O(header_name) has the secret O(header_secret) (or one of O(header_values)), or whose
+    cookie O(cookie_name) has O(cookie_secret) (or one of O(cookie_values)), go to O(canary_upstream), a group of
+    canary servers only; every other request goes to O(upstream), whose weights M(canary.release.nginx_weights)
+    sets. With O(trusted_sources), only requests from those networks can be forced; with a secret and
+    O(trusted_sources), a request needs both.
+  - Forcing that anyone could use is refused before anything is written - public values (the old default
+    header C(X-Canary) with C(always), or any O(header_values)/O(cookie_values)) without O(trusted_sources) - unless
+    O(allow_public_forcing=true). Secrets must pass the rule in docs/nginx.md (16 to 128 visible ASCII
+    characters, at least 8 different ones, an estimated 64 bits or more).
   - With O(sticky), it also defines a sticky key and a C(Set-Cookie) value so that
     C(hash $<variable>_sticky_key consistent;) in O(upstream) keeps each user on one side while the weights
     still decide which share of users lands on the canary.
@@ -62,27 +68,59 @@ options:
     type: str
   header_name:
     description:
-      - Request header that forces the canary when it has one of O(header_values).
+      - Request header that forces the canary when it has O(header_secret) or one of O(header_values).
     type: str
     default: X-Canary
+  header_secret:
+    description:
+      - The secret header value that forces the canary (exact, case-sensitive match). Not logged.
+      - 16 to 128 visible ASCII characters without C(*) and C(?), at least 8 different characters (letter case
+        ignored) and an estimated strength of at least 64 bits (see docs/nginx.md); generate it, for example
+        with C(openssl rand -hex 20).
+      - The snippet file holds the value; diffs show a placeholder instead.
+    type: str
   header_values:
     description:
-      - Header values that force the canary (exact match, case-insensitive). An empty list disables forcing by
-        header.
+      - Public header values that force the canary (exact match, case-insensitive). They are not secret (they
+        appear in logs and outputs), so they need O(trusted_sources) or O(allow_public_forcing=true).
+      - Not set means V([always]) (the old default) when O(header_secret) is not set either, and none otherwise;
+        V(always) without O(trusted_sources) is refused, with a message saying what to set.
+      - An empty list disables forcing by a public header value.
     type: list
     elements: str
-    default: [always]
   cookie_name:
     description:
-      - Cookie that forces the canary when it has one of O(cookie_values), for example a beta-tester cookie.
-        Letters, digits and C(_) only. Not set means no forcing by cookie.
+      - Cookie that forces the canary when it has O(cookie_secret) or one of O(cookie_values), for example a
+        beta-tester cookie. Letters, digits and C(_) only. Not set means no forcing by cookie.
+    type: str
+  cookie_secret:
+    description:
+      - The secret cookie value that forces the canary (exact, case-sensitive match). Not logged.
+      - The same rule as O(header_secret), and no double quote, comma, semicolon or backslash (not allowed in a cookie value).
     type: str
   cookie_values:
     description:
-      - Cookie values that force the canary (exact match, case-insensitive).
+      - Public cookie values that force the canary (exact match, case-insensitive); like O(header_values), they
+        need O(trusted_sources) or O(allow_public_forcing=true).
+      - Not set means V([always]) when O(cookie_secret) is not set either, and none otherwise.
     type: list
     elements: str
-    default: [always]
+  trusted_sources:
+    description:
+      - Networks (CIDRs, IPv4 or IPv6; a single address means /32 or /128) whose clients may force the canary.
+        Every forcing (header or cookie, secret or public value) then also needs a client address in one of them.
+      - Matched by a C(geo) block on the address NGINX sees, C($remote_addr); when the real-IP module is
+        configured (C(set_real_ip_from), C(real_ip_header)), that is the address it found. Trust only proxies you
+        run in C(set_real_ip_from), or any client can claim a trusted address.
+      - Networks wider than /8 (IPv4) or /16 (IPv6), host bits set, and overlapping networks are refused.
+    type: list
+    elements: str
+  allow_public_forcing:
+    description:
+      - Accept public forcing values without O(trusted_sources). B(Dangerous) - anyone who learns or guesses the
+        value reaches the canary, even at 0 %, while an unreviewed build runs. Issues a warning. For test systems.
+    type: bool
+    default: false
   sticky:
     description:
       - Define C($<variable>_sticky_key) and C($<variable>_set_cookie) for sticky sessions. Add
@@ -108,14 +146,16 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Let testers reach the canary with the header X-Canary=always or the cookie beta=yes; keep users sticky
+- name: Let testers reach the canary with a secret header, from the office and VPN only; keep users sticky
   canary.release.nginx_canary_routing:
     path: /etc/nginx/conf.d/app_routing.conf
     upstream: app
     canary_upstream: app_canary
     canary_servers: [10.0.0.10:8080]
+    header_secret: "{{ vault_canary_header_secret }}"   # X-Canary: <secret>
+    trusted_sources: [192.0.2.0/24, "2001:db8:10::/48"]
     cookie_name: beta
-    cookie_values: ["yes"]
+    cookie_secret: "{{ vault_beta_cookie_secret }}"     # beta testers anywhere (and in trusted_sources)
     sticky: true
   register: routing
 
@@ -212,9 +252,11 @@ from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_routin
     DEFAULT_STICKY_COOKIE,
     DEFAULT_STICKY_MAX_AGE,
     RoutingError,
+    redact,
     render,
     routing_spec,
 )
+from ansible_collections.canary.release.plugins.module_utils._common.forcing_policy import PUBLIC_FORCING_WARNING
 
 
 def main():
@@ -226,9 +268,13 @@ def main():
             canary_servers=dict(type='list', elements='str'),
             variable=dict(type='str'),
             header_name=dict(type='str', default=DEFAULT_HEADER_NAME),
-            header_values=dict(type='list', elements='str', default=['always']),
+            header_secret=dict(type='str', no_log=True),
+            header_values=dict(type='list', elements='str'),
             cookie_name=dict(type='str'),
-            cookie_values=dict(type='list', elements='str', default=['always']),
+            cookie_secret=dict(type='str', no_log=True),
+            cookie_values=dict(type='list', elements='str'),
+            trusted_sources=dict(type='list', elements='str'),
+            allow_public_forcing=dict(type='bool', default=False),
             sticky=dict(type='bool', default=False),
             sticky_cookie=dict(type='str', default=DEFAULT_STICKY_COOKIE),
             sticky_max_age=dict(type='int', default=DEFAULT_STICKY_MAX_AGE),
@@ -247,7 +293,9 @@ def main():
             canary_servers=params['canary_servers'], variable=params['variable'], header_name=params['header_name'],
             header_values=params['header_values'], cookie_name=params['cookie_name'],
             cookie_values=params['cookie_values'], sticky=params['sticky'], sticky_cookie=params['sticky_cookie'],
-            sticky_max_age=params['sticky_max_age'])
+            sticky_max_age=params['sticky_max_age'], header_secret=params['header_secret'],
+            cookie_secret=params['cookie_secret'], trusted_sources=params['trusted_sources'],
+            allow_public_forcing=params['allow_public_forcing'])
         text = render(spec)
         outcome = update_file(
             params['path'], lambda before: (text, None), check_mode=module.check_mode,
@@ -259,13 +307,16 @@ def main():
     except ConfigFileError as error:
         module.fail_json(msg=str(error), rc=error.rc, stdout=error.stdout, stderr=error.stderr,
                          restored=error.restored)
+    if spec.public_forcing:
+        module.warn(PUBLIC_FORCING_WARNING % 'a forcing value')
     variables, directives = spec.variables()
     result = dict(changed=outcome.changed, path=outcome.path, variables=variables, directives=directives,
                   validated=outcome.validated, reloaded=outcome.reloaded)
     if outcome.backup_file:
         result['backup_file'] = outcome.backup_file
     if module._diff and outcome.changed:
-        result['diff'] = {'before': outcome.before or '', 'after': outcome.after,
+        # The snippet holds the secrets, escaped (so no_log would not recognise them): show placeholders.
+        result['diff'] = {'before': redact(outcome.before or ''), 'after': redact(outcome.after, outcome.before or ''),
                           'before_header': outcome.path if outcome.before is not None else '/dev/null',
                           'after_header': outcome.path}
     module.exit_json(**result)

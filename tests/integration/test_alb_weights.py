@@ -214,26 +214,46 @@ def test_bad_input_changes_nothing(stack, moto):
     assert not [operation for operation in elbv2_operations(moto) if operation in ELBV2_WRITES]
 
 
+SECRET = 'k7Qm2xR9vT4pL8wZ3nB6'
+TRUSTED = ['192.0.2.0/24', '2001:db8:10::/48']
+
+
 def test_header_rule_present_and_absent(stack, moto):
+    """The rule's conditions are exactly what was asked (http-header with the secret + source-ip), with check mode,
+    diff mode and idempotency; the secret is in no output of a -vvv --diff run."""
+    restricted = dict(listener_arn=stack.listener, canary=stack.name('canary'), header_secret=SECRET,
+                      trusted_sources=TRUSTED)
+    elsewhere = dict(restricted)
+    elsewhere['canary'] = stack.name('elsewhere')
+    rotated = SECRET[::-1]
+    rotation = dict(restricted)
+    rotation['header_secret'] = rotated
     moto.clear()
-    run = play([rule_task('check create', stack, listener_arn=stack.listener, canary=stack.name('canary'))],
-               check=True, diff=True)
+    run = play([rule_task('check create', stack, **restricted)], check=True, diff=True, extra_args=['-vvv'])
     check = run.result('check create')
     assert check['changed'] and check['rule_arn'] is None and check['priority'] == 1
-    assert 'condition: {http-header: X-Canary, values: [always]}' in check['diff']['after']
+    assert 'condition: {http-header: X-Canary, values: [(secret)]}' in check['diff']['after']
+    assert 'condition: {source-ip: [192.0.2.0/24, 2001:db8:10::/48]}' in check['diff']['after']
     assert not [operation for operation in elbv2_operations(moto) if operation in ELBV2_WRITES]
+    assert SECRET not in run.stdout + run.stderr and 'ESTABLISH LOCAL CONNECTION' in run.stdout + run.stderr
 
     run = play([
-        rule_task('create', stack, listener_arn=stack.listener, canary=stack.name('canary')),
-        rule_task('again', stack, load_balancer=stack.name('alb'), port=80, canary=stack.canary),
-        rule_task('bad priority', stack, listener_arn=stack.listener, canary=stack.name('canary'), priority=10),
-        rule_task('other vpc', stack, listener_arn=stack.listener, canary=stack.name('elsewhere')),
-    ])
+        rule_task('create', stack, **restricted),
+        rule_task('again', stack, load_balancer=stack.name('alb'), port=80, canary=stack.canary, header_secret=SECRET,
+                  trusted_sources=list(reversed(TRUSTED))),
+        rule_task('bad priority', stack, priority=10, **restricted),
+        rule_task('other vpc', stack, **elsewhere),
+    ], diff=True, extra_args=['-vvv'])
+    assert SECRET not in run.stdout + run.stderr
     create = run.result('create')
     assert create['changed'] and create['priority'] == 1, create
     assert create['target_group'] == {'arn': stack.canary, 'name': stack.name('canary')}
+    assert create['header_values'] == [] and create['trusted_sources'] == TRUSTED
+    assert create['invocation']['module_args']['header_secret'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
     rule = stack.rule_state(create['rule_arn'])
-    assert rule['Conditions'] == [{'Field': 'http-header', 'HttpHeaderConfig': {'HttpHeaderName': 'X-Canary', 'Values': ['always']}}]
+    assert rule['Conditions'] == [
+        {'Field': 'http-header', 'HttpHeaderConfig': {'HttpHeaderName': 'X-Canary', 'Values': [SECRET]}},
+        {'Field': 'source-ip', 'SourceIpConfig': {'Values': TRUSTED}}], rule['Conditions']
     assert stack.weights(rule['Actions']) == {'canary': 1}
     tags = stack.elb.describe_tags(ResourceArns=[create['rule_arn']])['TagDescriptions'][0]['Tags']
     assert tags == [{'Key': 'canary.release/header-rule', 'Value': 'X-Canary'}]
@@ -243,6 +263,17 @@ def test_header_rule_present_and_absent(stack, moto):
     assert 'is in vpc-' in run.result('other vpc')['msg']
     assert stack.rule_state()['Priority'] == '10'  # the path rule stays
 
+    # Rotating the secret, in check mode then for real: the same rule changes, no second rule appears.
+    moto.clear()
+    run = play([rule_task('rotate', stack, **rotation)], check=True, diff=True)
+    assert run.result('rotate')['changed'] and 'values: [(secret, changed)]' in run.result('rotate')['diff']['after']
+    assert stack.rule_state(create['rule_arn'])['Conditions'][0]['HttpHeaderConfig']['Values'] == [SECRET]
+    run = play([rule_task('rotate', stack, **rotation), rule_task('rotate again', stack, **rotation)])
+    assert run.result('rotate')['changed'] and run.result('rotate')['rule_arn'] == create['rule_arn']
+    assert not run.result('rotate again')['changed']
+    assert stack.rule_state(create['rule_arn'])['Conditions'][0]['HttpHeaderConfig']['Values'] == [rotated]
+    assert elbv2_operations(moto).count('ModifyRule') == 1 and 'CreateRule' not in elbv2_operations(moto)
+
     moto.clear()
     run = play([
         rule_task('remove', stack, listener_arn=stack.listener, state='absent'),
@@ -251,10 +282,48 @@ def test_header_rule_present_and_absent(stack, moto):
     remove = run.result('remove')
     assert remove['changed'] and remove['deleted'] == [create['rule_arn']]
     assert remove['diff']['after'] == '' and 'X-Canary' in remove['diff']['before']
+    assert rotated not in run.stdout  # absent does not know the secret: shown as a placeholder all the same
     assert not run.result('remove again')['changed']
     assert elbv2_operations(moto) == ['DescribeListeners', 'DescribeRules', 'DeleteRule', 'DescribeListeners', 'DescribeRules']
     rules = stack.elb.describe_rules(ListenerArn=stack.listener)['Rules']
     assert sorted(rule['Priority'] for rule in rules) == ['10', 'default']
+
+
+def test_header_rule_refuses_public_forcing_and_alb_limits_before_any_call(stack, moto):
+    cases = [
+        ('old default', dict(), "old default value 'always'"),
+        ('public value', dict(header_values=['beta']), 'not secret'),
+        ('guessable secret', dict(header_secret='canarycanary1234'), 'not an acceptable secret'),
+        ('wildcard secret', dict(header_secret=SECRET + '*'), 'wildcards'),
+        ('too many values', dict(header_secret=SECRET, header_values=['a', 'b', 'c'], trusted_sources=TRUSTED),
+         'at most 3 values per condition'),
+        ('too many networks', dict(header_secret=SECRET, trusted_sources=['10.0.0.0/8', '172.16.0.0/12',
+                                                                          '192.168.0.0/16', '192.0.2.0/24']),
+         'trusted_sources lists 4'),
+        ('too many in the rule', dict(header_secret=SECRET, header_values=['a', 'b'],
+                                      trusted_sources=['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']),
+         'at most 5 values per rule'),
+        ('the whole internet', dict(header_secret=SECRET, trusted_sources=['0.0.0.0/0']), 'wider than /8'),
+    ]
+    before = stack.snapshot()
+    moto.clear()
+    run = play([rule_task(name, stack, listener_arn=stack.listener, canary=stack.name('canary'), **args)
+                for name, args, dummy in cases])
+    for name, dummy, words in cases:
+        result = run.result(name)
+        assert result.get('failed') and words in result['msg'], (name, result)
+    assert 'canarycanary1234' not in run.stdout + run.stderr
+    assert elbv2_operations(moto) == []  # refused before any call
+    assert stack.snapshot() == before
+
+    # allow_public_forcing: accepted, with a warning.
+    run = play([rule_task('public', stack, listener_arn=stack.listener, canary=stack.name('canary'),
+                          allow_public_forcing=True)])
+    public = run.result('public')
+    assert public['changed'] and any('allow_public_forcing' in warning for warning in public['warnings'])
+    assert stack.rule_state(public['rule_arn'])['Conditions'] == [
+        {'Field': 'http-header', 'HttpHeaderConfig': {'HttpHeaderName': 'X-Canary', 'Values': ['always']}}]
+    play([rule_task('remove', stack, listener_arn=stack.listener, state='absent')])
 
 
 def test_throttling_is_retried(stack, moto):

@@ -353,8 +353,10 @@ def test_forced_canary_by_header_and_cookie_and_sticky_users(nginx):
     nginx.configure({'extra.conf': '\n', 'routing.conf': '', 'upstream.conf': upstream,
                      'site.conf': routing_site(nginx)})
     assert nginx.test_config()[0] != 0
+    # Public values (X-Canary: always, beta=yes) only from the trusted client address 127.0.0.1.
     routing_args = {'path': nginx.path('routing.conf'), 'upstream': 'app', 'canary_upstream': 'app_canary',
                     'canary_servers': [a[CANARY]], 'cookie_name': 'beta', 'cookie_values': ['yes'],
+                    'trusted_sources': ['127.0.0.1/32'],
                     'sticky': True, 'validate_command': nginx.validate_command, 'reload': False}
     result = run([{'name': 'routing', 'canary.release.nginx_canary_routing': routing_args},
                   {'name': 'routing again', 'canary.release.nginx_canary_routing': routing_args}], diff=True)
@@ -378,6 +380,9 @@ def test_forced_canary_by_header_and_cookie_and_sticky_users(nginx):
     assert forced == {CANARY: 200}
     assert nginx.count_backends(50, headers={'X-Canary': 'ALWAYS'}) == {CANARY: 50}  # case-insensitive
     assert nginx.count_backends(200, headers={'Cookie': 'other=1; beta=yes'}) == {CANARY: 200}
+    # From an untrusted address the same header and cookie are ignored: weighted, like any request.
+    untrusted = nginx.count_backends(400, headers={'X-Canary': 'always', 'Cookie': 'beta=yes'}, source='127.0.0.2')
+    assert 20 <= canary_share(untrusted) <= 80, untrusted
     # A sticky cookie does not override forcing, and unrelated values do not force.
     assert nginx.count_backends(50, headers={'Cookie': 'canary_sticky=abc; beta=yes'}) == {CANARY: 50}
 
@@ -410,6 +415,87 @@ def test_forced_canary_by_header_and_cookie_and_sticky_users(nginx):
     assert canary_share(nginx.count_backends(500, headers={'X-Canary': 'always'})) < 50
 
 
+SECRET = 'k7Qm2xR9vT4pL8wZ3nB6'
+# Every character that means something to nginx or to a regular expression.
+NASTY_SECRET = 'a"b\'c\\d$e{f}g;h#i~j^k.l+m(n)o[p]q|r/s`t%u&v<w>x=yZ0'
+
+
+def test_forced_canary_restricted_to_trusted_sources_and_secret(nginx):
+    """With real requests: the header from an untrusted client address (127.0.0.2) lands on stable, from a trusted
+    one (127.0.0.1/32) on the canary; a wrong secret lands on stable; a secret alone works from anywhere. The
+    secret is in no output of a -vvv run with --diff."""
+    a = nginx.addresses
+    # app has only stable servers, so any canary answer was forced.
+    no_forcing = render(routing_spec('app', 'app_canary', canary_servers=[a[CANARY]], header_values=[]))
+    start(nginx, upstream=nginx.upstream_block('app', [(name, '') for name in STABLE]), routing=no_forcing,
+          site=nginx.default_site('$canary_release_app'))
+    base = {'path': nginx.path('routing.conf'), 'upstream': 'app', 'canary_upstream': 'app_canary',
+            'canary_servers': [a[CANARY]], 'validate_command': nginx.validate_command,
+            'reload_command': nginx.reload_command}
+
+    def apply(name, **options):
+        workers = nginx.worker_pids()
+        run_ = run([{'name': name, 'canary.release.nginx_canary_routing': dict(base, **options)}], diff=True,
+                   extra_args=['-vvv'])
+        task = run_.result(name)
+        assert task.get('failed') is not True, task
+        if task['changed']:
+            nginx.wait_for_workers(workers)
+        return run_, task
+
+    def forced(headers, source=None):
+        counts = nginx.count_backends(20, headers=headers, source=source)
+        assert set(counts) <= set(BACKENDS), counts
+        if counts == {CANARY: 20}:
+            return True
+        assert CANARY not in counts, counts
+        return False
+
+    # 1. A secret and trusted sources: a request needs both.
+    both, task = apply('both', header_secret=SECRET, trusted_sources=['127.0.0.1/32'])
+    output = both.stdout + both.stderr
+    assert SECRET not in output  # -vvv and --diff included
+    assert 'ESTABLISH LOCAL CONNECTION' in output and '<secret: not shown, changed>' in output  # really -vvv
+    assert task['invocation']['module_args']['header_secret'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+    assert '<secret: not shown, changed>' in task['diff']['after'] and 'geo $canary_release_app_trusted' in task['diff']['after']
+    assert SECRET in nginx.read('routing.conf').decode()
+    assert forced({'X-Canary': SECRET})
+    assert not forced({'X-Canary': SECRET}, source='127.0.0.2')
+    assert not forced({'X-Canary': SECRET[:-1] + 'x'})  # wrong secret
+    assert not forced({'X-Canary': SECRET.lower()})  # exact: letter case counts
+    assert not forced({'X-Canary': 'always'})
+    assert not forced({})
+
+    # 2. Only a secret (one that needs escaping everywhere): it forces from any address, nothing else does.
+    dummy, task = apply('secret only', header_secret=NASTY_SECRET)
+    assert task['changed']
+    assert forced({'X-Canary': NASTY_SECRET}, source='127.0.0.2')
+    assert forced({'X-Canary': NASTY_SECRET})
+    assert not forced({'X-Canary': NASTY_SECRET[:-1]}, source='127.0.0.2')
+    assert not forced({'X-Canary': NASTY_SECRET.upper()}, source='127.0.0.2')
+    assert not forced({'X-Canary': 'a"b'}, source='127.0.0.2')
+    assert not forced({'X-Canary': '.*'}, source='127.0.0.2')  # regular expression characters are literal
+    assert not forced({'X-Canary': 'always'}, source='127.0.0.2')
+
+    # 3. Only trusted sources with the public default value: X-Canary: always from 127.0.0.1 only.
+    dummy, task = apply('trusted only', trusted_sources=['127.0.0.1/32', '::1/128'])
+    assert forced({'X-Canary': 'always'})
+    assert not forced({'X-Canary': 'always'}, source='127.0.0.2')
+    assert not forced({'X-Canary': NASTY_SECRET})
+    again = run([{'name': 'again', 'canary.release.nginx_canary_routing': dict(
+        base, trusted_sources=['127.0.0.1/32', '::1/128'])}]).result('again')
+    assert again['changed'] is False
+
+    # 4. Behind a proxy, with the real-IP module: the geo block sees the address it found. 127.0.0.2 is our
+    # proxy (set_real_ip_from); a client it forwards for 127.0.0.1 is trusted, anyone else's claim is not.
+    nginx.write('extra.conf', 'set_real_ip_from 127.0.0.2/32;\nreal_ip_header X-Forwarded-For;\n')
+    nginx.reload()
+    proxied = {'X-Canary': 'always', 'X-Forwarded-For': '127.0.0.1'}
+    assert forced(proxied, source='127.0.0.2')
+    assert not forced(dict(proxied, **{'X-Forwarded-For': '127.0.0.9'}), source='127.0.0.2')
+    assert not forced(proxied, source='127.0.0.3')  # not our proxy: its X-Forwarded-For is ignored
+
+
 def test_routing_bad_input_and_failed_validation_restore(nginx):
     start(nginx, routing='# old snippet\n')
     workers = nginx.worker_pids()
@@ -422,13 +508,29 @@ def test_routing_bad_input_and_failed_validation_restore(nginx):
             common, upstream='app', canary_upstream='app_canary', cookie_name='beta-tester')},
         # The snippet would define upstream "app" a second time: nginx -t fails, the old snippet comes back.
         {'name': 'clash', 'ignore_errors': True, 'canary.release.nginx_canary_routing': dict(
-            common, upstream='other', canary_upstream='app', canary_servers=[nginx.addresses[CANARY]])},
+            common, upstream='other', canary_upstream='app', canary_servers=[nginx.addresses[CANARY]],
+            trusted_sources=['127.0.0.1/32'])},
+        # Yesterday's default (X-Canary: always from anywhere) and a guessable secret: refused, nothing written.
+        {'name': 'old default', 'ignore_errors': True, 'canary.release.nginx_canary_routing': dict(
+            common, upstream='app', canary_upstream='app_canary', canary_servers=[nginx.addresses[CANARY]])},
+        {'name': 'guessable secret', 'ignore_errors': True, 'canary.release.nginx_canary_routing': dict(
+            common, upstream='app', canary_upstream='app_canary', header_secret='canarycanary1234')},
+        {'name': 'beta cookie', 'ignore_errors': True, 'canary.release.nginx_canary_routing': dict(
+            common, upstream='app', canary_upstream='app_canary', header_values=[], cookie_name='beta',
+            cookie_values=['yes'])},
     ])
     assert 'not allowed' in result.result('bad value')['msg']
     assert 'not allowed' in result.result('bad cookie')['msg']
     clash = result.result('clash')
     assert clash['failed'] is True and clash['restored'] is True
     assert 'duplicate upstream "app"' in clash['msg']
+    old_default = result.result('old default')
+    assert old_default['failed'] is True and not old_default.get('changed')
+    assert "old default value 'always'" in old_default['msg'] and 'header_secret' in old_default['msg']
+    assert 'trusted_sources' in old_default['msg'] and 'allow_public_forcing' in old_default['msg']
+    assert 'not an acceptable secret' in result.result('guessable secret')['msg']
+    assert 'canarycanary1234' not in result.stdout + result.stderr
+    assert 'cookie_secret' in result.result('beta cookie')['msg']
     assert nginx.read('routing.conf') == b'# old snippet\n'
     assert nginx.worker_pids() == workers
 
@@ -436,7 +538,7 @@ def test_routing_bad_input_and_failed_validation_restore(nginx):
 def test_map_parameter_words_are_literal_values(nginx):
     """A forcing value spelled like a map parameter ("default") matches only that value in real nginx."""
     snippet = render(routing_spec('app', 'app_canary', canary_servers=[nginx.addresses[CANARY]],
-                                  header_values=['default', 'hostnames', 'yes']))
+                                  header_values=['default', 'hostnames', 'yes'], allow_public_forcing=True))
     start(nginx, routing=snippet, site=nginx.default_site('$canary_release_app'))
     assert nginx.count_backends(20, headers={'X-Canary': 'default'}) == {CANARY: 20}
     assert nginx.count_backends(20, headers={'X-Canary': 'Hostnames'}) == {CANARY: 20}

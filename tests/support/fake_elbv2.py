@@ -163,12 +163,20 @@ class FakeElbv2(object):
         listener['DefaultActions'] = copy.deepcopy(DefaultActions)
         return {'Listeners': [copy.deepcopy(listener)]}
 
-    def modify_rule(self, RuleArn, Actions):
-        self._call('ModifyRule', {'RuleArn': RuleArn, 'Actions': Actions})
-        self._check_actions(Actions, 'ModifyRule')
+    def modify_rule(self, RuleArn, Actions=None, Conditions=None):
+        arguments = {'RuleArn': RuleArn}
+        if Actions is not None:
+            arguments['Actions'] = Actions
+        if Conditions is not None:
+            arguments['Conditions'] = Conditions
+        self._call('ModifyRule', arguments)
         rule = [rule for rule in self.rules.values() if rule['RuleArn'] == RuleArn][0]
-        self._stale = [RuleArn, copy.deepcopy(rule['Actions']), self.stale_reads]
-        rule['Actions'] = copy.deepcopy(Actions)
+        if Actions is not None:
+            self._check_actions(Actions, 'ModifyRule')
+            self._stale = [RuleArn, copy.deepcopy(rule['Actions']), self.stale_reads]
+            rule['Actions'] = copy.deepcopy(Actions)
+        if Conditions is not None:
+            rule['Conditions'] = copy.deepcopy(Conditions)
         return {'Rules': [self._rule_view(rule)]}
 
     def create_rule(self, ListenerArn, Priority, Conditions, Actions, Tags=None):

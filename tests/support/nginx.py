@@ -302,9 +302,13 @@ class NginxServer(object):
 
     # --- requests --------------------------------------------------------------------------------------------
 
-    def request(self, path='/', headers=None, timeout=5.0):
-        """One GET through the front end: ``(status, body, headers)`` with headers as a list of pairs."""
-        connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout)
+    def request(self, path='/', headers=None, timeout=5.0, source=None):
+        """One GET through the front end: ``(status, body, headers)`` with headers as a list of pairs.
+
+        ``source``: the client's address (any 127.0.0.0/8 address routes through lo), for tests of source rules.
+        """
+        connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout,
+                                                source_address=(source, 0) if source else None)
         try:
             connection.request('GET', path, headers=headers or {})
             response = connection.getresponse()
@@ -312,10 +316,11 @@ class NginxServer(object):
         finally:
             connection.close()
 
-    def count_backends(self, count, headers=None, path='/', timeout=60.0):
+    def count_backends(self, count, headers=None, path='/', timeout=60.0, source=None):
         """Send ``count`` GETs over one keep-alive connection; return a Counter of answering backends.
 
         Non-200 answers count under ``'status <code>'``; stops with NginxError after ``timeout`` seconds.
+        ``source`` binds the client to that address (for example ``127.0.0.2``).
         """
         counts = collections.Counter()
         deadline = time.monotonic() + timeout
@@ -325,7 +330,8 @@ class NginxServer(object):
                 if time.monotonic() > deadline:
                     raise NginxError('count_backends timed out after %d requests' % sum(counts.values()))
                 if connection is None:
-                    connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=5)
+                    connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=5,
+                                                            source_address=(source, 0) if source else None)
                 try:
                     connection.request('GET', path, headers=headers or {})
                     response = connection.getresponse()

@@ -21,7 +21,7 @@ PREFIX = 'ansible_collections.canary.release.plugins.module_utils'
 # Lowest first. Families of one layer are independent of each other.
 LAYERS = (
     ('foundation',),                  # time_spec, durable_files: the standard library only
-    ('_common',),                     # JSON cleaning, the AWS retry, weight arithmetic: shared by several families
+    ('_common',),                     # JSON cleaning, the AWS retry, weight arithmetic, forced-canary policy: shared
     ('_sources',),                    # Prometheus and CloudWatch clients, the series shapes they return
     ('_judge', '_nginx', '_alb'),     # the judge; the traffic backends
     ('_analysis',),                   # metrics -> plan -> fetch -> judge, and the modules' client set-up
