@@ -21,10 +21,6 @@ options:
     type: list
     elements: dict
     required: true
-  service:
-    description: The service.
-    type: str
-    required: true
   version:
     description: The version being promoted.
     type: str
@@ -41,10 +37,9 @@ options:
   previous_version:
     description: The version the hosts not yet promoted run.
     type: str
-  check_mode:
-    description: Whether the run is in check mode.
-    type: bool
-    default: false
+extends_documentation_fragment:
+  - canary.release.release_filters.service
+  - canary.release.release_filters.check_mode
 '''
 
 EXAMPLES = r'''

@@ -39,10 +39,8 @@ options:
   deploy_result:
     description: The C(deploy_result) of the C(canary.release.deploy) role on the host, when it set one.
     type: dict
-  check_mode:
-    description: Whether the run is in check mode.
-    type: bool
-    default: false
+extends_documentation_fragment:
+  - canary.release.release_filters.check_mode
 '''
 
 EXAMPLES = r'''

@@ -22,10 +22,6 @@ options:
     type: list
     elements: dict
     required: true
-  service:
-    description: The service.
-    type: str
-    required: true
   version:
     description: The version promoted.
     type: str
@@ -53,10 +49,9 @@ options:
     description: The task file that retires the canary and baseline hosts otherwise.
     type: str
     default: ''
-  check_mode:
-    description: Whether the run is in check mode.
-    type: bool
-    default: false
+extends_documentation_fragment:
+  - canary.release.release_filters.service
+  - canary.release.release_filters.check_mode
 '''
 
 EXAMPLES = r'''

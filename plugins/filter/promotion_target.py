@@ -22,10 +22,6 @@ options:
     type: list
     elements: dict
     required: true
-  service:
-    description: The service.
-    type: str
-    required: true
   version:
     description: The version asked for; empty - the version of the newest record.
     type: str
@@ -34,6 +30,8 @@ options:
     description: Promote a version whose rollout was rolled back or aborted.
     type: bool
     default: false
+extends_documentation_fragment:
+  - canary.release.release_filters.service
 '''
 
 EXAMPLES = r'''

@@ -19,10 +19,6 @@ options:
     description: The read result (C(exists), C(record), C(lock), C(record_path)).
     type: dict
     required: true
-  service:
-    description: The service.
-    type: str
-    required: true
   host:
     description: The host the record was read on.
     type: str
@@ -31,6 +27,8 @@ options:
     description: How many of the last events to show.
     type: int
     default: 10
+extends_documentation_fragment:
+  - canary.release.release_filters.service
 '''
 
 EXAMPLES = r'''

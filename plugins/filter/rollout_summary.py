@@ -18,14 +18,12 @@ options:
     description: The rollout record, or null.
     type: dict
     required: true
-  service:
-    description: The service.
-    type: str
-    required: true
   version:
     description: The version.
     type: str
     required: true
+extends_documentation_fragment:
+  - canary.release.release_filters.service
 '''
 
 EXAMPLES = r'''

@@ -33,7 +33,7 @@ _TOKEN_RE = re.compile(r'''
   | (?P<squote>'(?:[^'\\]|\\[\s\S])*')
   | (?P<unterminated>["'])
   | (?P<punct>[;{}])
-  | (?P<word>(?:\\[\s\S]|\$+\{|[^ \t\r\n;{\\])+)
+  | (?P<word>(?:\\[\s\S]|\$+\{+|[^ \t\r\n;{\\])+)
 ''', re.VERBOSE)
 
 _SPACE = ' \t\r\n'

@@ -1,0 +1,24 @@
+# -*- coding: utf-8 -*-
+# Copyright: canary.release contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+
+class ModuleDocFragment(object):
+    """Options the filters of a release share (plugins/filter/promotion_*.py, rollout_*.py)."""
+
+    SERVICE = r'''
+options:
+  service:
+    description: The service.
+    type: str
+    required: true
+'''
+
+    CHECK_MODE = r'''
+options:
+  check_mode:
+    description: Whether the run is in check mode.
+    type: bool
+    default: false
+'''
