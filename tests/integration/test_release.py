@@ -414,7 +414,7 @@ def test_no_secret_appears_in_the_output_the_record_the_events_or_the_report(sta
         run = ok(release(stack, tmp_path, 'secrets', release_vars(
             stack, str(state_dir), '5', rollout_previous_version='2',
             rollout_steps=[{'weight': 50, 'pause': 2}, {'weight': 100, 'pause': 1}],
-            rollout_report=True, rollout_report_dir=str(report_dir),
+            rollout_report=True, rollout_report_dir=str(report_dir), rollout_preflight=True,
             rollout_webhook_url=webhook.url + '/services/T000/B000/' + secrets['webhook token'],
             rollout_webhook_secret=secrets['signing secret'],
             analysis_prometheus_bearer_token=secrets['bearer token'],

@@ -61,11 +61,11 @@ def signature_problem(secret, headers, body, tolerance=300):
     timestamp, received = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
     if timestamp is None or received is None:
         return 'not signed: headers %r' % sorted(headers.keys())
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance:
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(time.time() - int(timestamp)) > tolerance:
         return 'timestamp %r is not within %d s of now' % (timestamp, tolerance)
     expected = 'sha256=' + hmac.new(secret.encode('utf-8'), timestamp.encode('ascii') + b'.' + body,
                                     hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, received):
+    if not hmac.compare_digest(expected.encode(), received.encode()):
         return 'signature %r does not sign %r at %s' % (received, body, timestamp)
     if headers.get('Content-Type') != 'application/json':
         return 'Content-Type is %r' % headers.get('Content-Type')

@@ -2,6 +2,8 @@
 
 import hashlib
 import hmac
+import os
+import time
 
 import pytest
 
@@ -72,3 +74,21 @@ def test_nothing_is_signed_without_a_secret_a_text_body_or_unix_seconds(secret, 
 
 def test_the_filter_returns_the_headers():
     assert webhook_signature(BODY, SECRET, 1700000000) == signature_headers(SECRET, BODY, 1700000000)
+
+
+def test_the_receivers_check_in_the_docs_accepts_our_events_and_nothing_else():
+    docs = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '..', 'docs', 'webhooks.md')
+    with open(docs, encoding='utf-8') as handle:
+        snippet = handle.read().split('```python\n', 1)[1].split('```', 1)[0]
+    namespace = {}
+    exec(compile(snippet, 'docs/webhooks.md', 'exec'), namespace)  # pylint: disable=exec-used
+    check = namespace['is_canary_release_event']
+    body = BODY.encode('utf-8')
+    headers = signature_headers(SECRET, BODY)
+    assert check(SECRET.encode('utf-8'), body, headers)
+    assert not check(SECRET.encode('utf-8'), body + b' ', headers)
+    assert not check(b'other', body, headers)
+    assert not check(SECRET.encode('utf-8'), body, signature_headers(SECRET, BODY, time.time() - 301))
+    assert not check(SECRET.encode('utf-8'), body, dict(headers, **{TIMESTAMP_HEADER: '\u00b2'}))
+    assert not check(SECRET.encode('utf-8'), body, dict(headers, **{SIGNATURE_HEADER: 'sha256=\u00e9'}))
+    assert not check(SECRET.encode('utf-8'), body, {})
