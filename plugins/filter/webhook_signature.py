@@ -13,8 +13,8 @@ description:
   - Takes the exact body that will be sent and returns the two headers that sign it -
     C(X-Canary-Release-Timestamp) (unix seconds) and C(X-Canary-Release-Signature) (C(sha256=) and the lower-case
     hex HMAC-SHA256 under O(secret) of C(<timestamp>.<body>)).
-  - Send the body exactly as given (for example with M(ansible.builtin.uri) and O(ansible.builtin.uri#module:body_format=raw)):
-    the receiver recomputes the signature over the bytes it received.
+  - Send the body exactly as given, for example with M(ansible.builtin.uri) and
+    O(ansible.builtin.uri#module:body_format=raw) - the receiver recomputes the signature over the bytes it received.
   - Both headers are computed in one call, so the timestamp in the header is the one that was signed.
   - Use it in a task with C(no_log) - the secret is an argument.
   - The receiver's check is in the collection's docs/webhooks.md.
