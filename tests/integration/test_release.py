@@ -24,7 +24,7 @@ from ansible_collections.canary.release.plugins.module_utils._rollout import sta
 from examples.local.stack import REPO_ROOT, LocalStack, find_nginx, find_prometheus
 from tests.support.paths import BIN_DIR
 from tests.support.playbook import PlaybookRun, task_results, playbook_env
-from tests.support.recording_server import RecordingServer
+from tests.support.recording_server import RecordingServer, signature_problem
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(find_nginx() is None or find_prometheus() is None,
@@ -37,6 +37,7 @@ BASE_ERRORS = 0.04
 VERSIONS = {'2': {'error_rate': BASE_ERRORS}, '3': {'error_rate': 5 * BASE_ERRORS},
             '4': {'error_rate': BASE_ERRORS}, '5': {'error_rate': BASE_ERRORS}}
 RUN_TIMEOUT = 150
+HOOK_SECRET = 'webhook-signing-secret-3c9a71'  # noqa: S105 - a test value
 
 
 @pytest.fixture(scope='module')
@@ -66,11 +67,11 @@ def release_vars(stack, state_dir, version, **overrides):
 class Release:
     """One ansible-playbook run of canary_release.yml in its own process group, stdin closed."""
 
-    def __init__(self, stack, tmp_path, name, variables, check=False):
+    def __init__(self, stack, tmp_path, name, variables, check=False, extra_args=()):
         vars_file = tmp_path / ('%s.json' % name)
         vars_file.write_text(json.dumps(variables))
         command = [os.path.join(BIN_DIR, 'ansible-playbook'), '-i', stack.inventory_path, PLAYBOOK,
-                   '-e', '@%s' % vars_file] + (['--check'] if check else [])
+                   '-e', '@%s' % vars_file] + (['--check'] if check else []) + list(extra_args)
         env = playbook_env({'ANSIBLE_SHOW_CUSTOM_STATS': 'True', 'ANSIBLE_PIPELINING': 'True'})
         self.process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -83,8 +84,11 @@ class Release:
             self.kill()
             out, err = self.process.communicate(timeout=30)
             raise AssertionError('ansible-playbook ran longer than %s s:\n%s\n%s' % (timeout, out[-3000:], err[-3000:]))
-        # ansible.builtin.pause writes "Pausing for N seconds" to stdout before the json callback's document
-        document = out[out.find('\n{') + 1:] if not out.startswith('{') and '\n{' in out else out
+        # ansible.builtin.pause writes "Pausing for N seconds" to stdout before the json callback's document, and
+        # -v and more the version, the configuration and the connection's commands
+        start = out.rfind('\n{\n    "custom_stats"')
+        document = out[start + 1:] if start >= 0 else (
+            out[out.find('\n{') + 1:] if not out.startswith('{') and '\n{' in out else out)
         run = PlaybookRun(self.process.returncode, out, err, task_results(document))
         try:
             run.stats = json.loads(document).get('global_custom_stats', {})
@@ -220,9 +224,10 @@ def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
         # a long first step: a fail ends it at once, a pass or an undecided judge would go on after 30 s
         run = not_promoted(release(stack, tmp_path, 'bad', release_vars(
             stack, state_dir, '3', rollout_previous_version='1', rollout_webhook_url=hook_url,
+            rollout_webhook_secret=HOOK_SECRET,
             rollout_steps=[{'weight': 10, 'pause': 30}, {'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 1}])),
             'sample 3: release rolled back - step 0 at 10 %, verdict fail: errors: canary ')
-        posts = list(webhook.requests)
+        posts, headers = list(webhook.requests), list(webhook.headers)
     seconds = time.monotonic() - started
     final = record(state_dir)
     assert final['status'] == 'rolled_back' and final['version'] == '3' and final['previous_version'] == '1'
@@ -248,6 +253,10 @@ def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
     assert texts[-1].startswith('canary.release: sample 3: rolled back to 1, canary at 0.0 % via nginx: step 0 at 10 %, '
                                 'verdict fail: errors: canary ')
     assert all('\n' not in text for text in texts) and 'SECRETTOKEN' not in run.stdout + run.stderr
+    # every event signed, the rollout's own and the rollback role's, each within the tolerance of its arrival
+    assert [signature_problem(HOOK_SECRET, header, body) for header, (method, path, body) in zip(headers, posts)] \
+        == [None] * len(posts)
+    assert HOOK_SECRET not in run.stdout + run.stderr + json.dumps(final)
 
 
 def test_good_version_killed_mid_step_resumes_waits_for_approval_and_is_promoted(stack, tmp_path):
@@ -449,3 +458,53 @@ def test_a_query_refused_mid_release_stops_at_once_without_moving_traffic_up_and
     assert final['status'] == 'promoted', final['events'][-5:]
     assert final['steps'][0]['started_at'] == stopped['steps'][0]['started_at']
     assert canary_line(stack).endswith('down;  # canary-1') and lock(state_dir) is None
+
+
+def test_no_secret_appears_in_the_output_the_record_the_events_or_the_report(stack, tmp_path):
+    """A whole release, promoted, with every secret option set, at -vvv: no secret anywhere it leaves a trace.
+
+    The local Prometheus has no authentication: the bearer token is sent and ignored (test_prometheus_query.py
+    checks basic auth and TLS against an authenticating one); the AWS keys are given to the analysis role although
+    the metrics come from Prometheus, as an AWX credential would inject them. The AWS access key ID is an
+    identifier, not a secret (amazon.aws does not mask it either), so it is not searched for.
+    """
+    state_dir, report_dir = tmp_path / 'state', tmp_path / 'reports'
+    secrets = {'webhook token': 'T0KEN-in-the-webhook-path-81d2', 'signing secret': 'signing-secret-0b6e4f',
+               'bearer token': 'prometheus-bearer-9a7c33', 'aws secret key': 'aws-secret-key-4e21d8',
+               'aws session token': 'aws-session-token-77f0ab'}
+    with RecordingServer(200) as webhook:
+        run = ok(release(stack, tmp_path, 'secrets', release_vars(
+            stack, str(state_dir), '5', rollout_previous_version='2',
+            rollout_steps=[{'weight': 50, 'pause': 2}, {'weight': 100, 'pause': 1}],
+            rollout_report=True, rollout_report_dir=str(report_dir), rollout_preflight=True,
+            rollout_webhook_url=webhook.url + '/services/T000/B000/' + secrets['webhook token'],
+            rollout_webhook_secret=secrets['signing secret'],
+            analysis_prometheus_bearer_token=secrets['bearer token'],
+            analysis_aws_access_key='AKIAEXAMPLEACCESSKEY', analysis_aws_secret_key=secrets['aws secret key'],
+            analysis_aws_session_token=secrets['aws session token'], analysis_aws_region='eu-west-1'),
+            extra_args=['-vvv']))
+        posts, headers = list(webhook.requests), list(webhook.headers)
+    assert record(str(state_dir))['status'] == 'promoted' and run.stats['canary_release']['outcome'] == 'promoted'
+    assert '"invocation"' in run.stdout  # -vvv took effect: every module's arguments are in the output
+    # every event arrived, signed: the rollout's, the promotion's (through playbooks/vars/release.yml)
+    texts = [json.loads(body)['text'] for method, path, body in posts]
+    assert any(': promoted' in text for text in texts) and len(texts) >= 5, texts
+    assert [signature_problem(secrets['signing secret'], header, body) for header, (m, p, body) in zip(headers, posts)] \
+        == [None] * len(posts)
+    traces = {'stdout': run.stdout.encode(), 'stderr': run.stderr.encode(), 'stats': json.dumps(run.stats).encode(),
+              'events': b'\n'.join(body for method, path, body in posts) + repr(
+                  [sorted(header.items()) for header in headers]).encode()}
+    files = [os.path.join(top, name) for root in (state_dir, report_dir) for top, dirs, names in os.walk(root)
+             for name in names]
+    assert any(path.endswith('.json') and 'state' in path for path in files)
+    assert any(path.endswith('report.html') for path in files), files
+    for path in files:
+        with open(path, 'rb') as handle:
+            traces[path] = handle.read()
+    leaks = sorted((what, where) for what, secret in secrets.items() for where, text in traces.items()
+                   if secret.encode() in text)
+    assert not leaks, leaks
+    # and the files' modes: the state directory and record private, the report readable (docs/security.md)
+    assert oct(os.stat(state_dir).st_mode & 0o777) == '0o700'
+    assert oct(os.stat(state_dir / (SERVICE + '.json')).st_mode & 0o777) == '0o600'
+    assert set(oct(os.stat(path).st_mode & 0o777) for path in files if str(report_dir) in path) == {'0o644'}

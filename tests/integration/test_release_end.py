@@ -19,7 +19,7 @@ from ansible_collections.canary.release.plugins.module_utils._rollout import sta
 from examples.local.stack import LocalStack, find_nginx, find_prometheus
 from tests.support.paths import REPO_ROOT
 from tests.support.playbook import run_playbook
-from tests.support.recording_server import RecordingServer
+from tests.support.recording_server import RecordingServer, unsigned
 
 pytestmark = [
     pytest.mark.integration,
@@ -119,7 +119,7 @@ def test_promote_moves_the_stable_hosts_in_batches_and_returns_the_traffic(make_
 
     with RecordingServer(200) as webhook:
         run = play(stack, tmp_path, 'promote.yml', dict(common, promote_webhook_url=webhook.url + '/hook/SECRET'))
-        posts = list(webhook.requests)
+        posts, headers = list(webhook.requests), list(webhook.headers)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert versions(stack) == dict.fromkeys(['stable-1', 'stable-2', 'stable-3', 'stable-4'], '2')
     # all traffic on the stable pool, which runs version 2 now; the canary out of rotation
@@ -143,6 +143,7 @@ def test_promote_moves_the_stable_hosts_in_batches_and_returns_the_traffic(make_
         ('stable-1', 1, 'promoted'), ('stable-2', 1, 'promoted'), ('stable-3', 2, 'promoted'), ('stable-4', 2, 'promoted')]
     assert marker.read_text() == '2'
     assert [json.loads(body) for method, path, body in posts] == [{'text': 'canary.release: ' + message}]
+    assert unsigned(headers[0]) and headers[0]['Content-Type'] == 'application/json'  # no secret: no signature
     assert 'SECRET' not in run.stdout
 
     status = play(stack, tmp_path, 'status.yml', {'rollout_service': SERVICE, 'rollout_state_dir': state_dir})

@@ -22,7 +22,7 @@ from tests.support.moto import REGION, MotoServer, aws_env
 from tests.support.nginx import NginxServer, find_nginx
 from tests.support.paths import BIN_DIR
 from tests.support.playbook import playbook_env, run_playbook
-from tests.support.recording_server import RecordingServer
+from tests.support.recording_server import RecordingServer, signature_problem
 
 pytestmark = pytest.mark.integration
 needs_nginx = pytest.mark.skipif(find_nginx() is None, reason='nginx is not installed')
@@ -30,6 +30,7 @@ needs_nginx = pytest.mark.skipif(find_nginx() is None, reason='nginx is not inst
 CANARY = 'canary-1'
 STABLE = ['stable-1', 'stable-2', 'stable-3']
 SERVICE = 'web'
+HOOK_SECRET = 'hook-signing-secret-5f1c0e'  # noqa: S105 - a test value
 
 
 # --- servers ------------------------------------------------------------------------------------------------------
@@ -108,7 +109,9 @@ def failure(run):
 
 
 def stats(run):
-    return json.loads(run.stdout)['global_custom_stats']
+    # at -v and more, ansible-playbook prints its version and configuration ahead of the json callback's document
+    document = run.stdout if run.stdout.startswith('{') else run.stdout[run.stdout.index('\n{') + 1:]
+    return json.loads(document)['global_custom_stats']
 
 
 def read_record(state_dir):
@@ -202,12 +205,13 @@ def test_rollback_role_returns_all_traffic_to_stable_and_records_it(nginx, tmp_p
             state('step', 'step', run_id='{{ begin.run_id }}', step=0, weight='{{ traffic_result.canary_percent }}',
                   verdict='fail', reason='error ratio 5.1x the baseline'),
             role('rollback', rollback_service=SERVICE, rollback_run_id='{{ begin.run_id }}', rollback_state_dir=state_dir,
-                 rollback_reason='error ratio 5.1x the baseline', rollback_webhook_url=hook_url,
-                 rollback_teardown_tasks_file=str(teardown)),
+                 rollback_reason='error ratio 5.1x the baseline', rollback_webhook_url='{{ hook_url }}',
+                 rollback_webhook_secret='{{ hook_secret }}', rollback_teardown_tasks_file=str(teardown)),
             show('rolled back', 'rollback_result'),
-        ], extra_vars=dict(nginx_vars(nginx), state_dir=state_dir))
+        ], extra_vars=dict(nginx_vars(nginx), state_dir=state_dir, hook_url=hook_url, hook_secret=HOOK_SECRET),
+            extra_args=['-vvv'])  # the most verbose output a user would share: neither secret is in it
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        posts = list(webhook.requests)
+        posts, headers = list(webhook.requests), list(webhook.headers)
     rolled = shown(run, 'rolled back')
     message = 'web 1.4.0: rolled back to 1.3.2, canary at 0.0 % via nginx: error ratio 5.1x the baseline'
     assert rolled == {'service': SERVICE, 'outcome': 'rolled_back', 'version': '1.4.0', 'previous_version': '1.3.2',
@@ -226,7 +230,10 @@ def test_rollback_role_returns_all_traffic_to_stable_and_records_it(nginx, tmp_p
     # one Slack-compatible POST, the token-bearing URL never shown
     assert [(method, path) for method, path, body in posts] == [('POST', '/services/T000/B000/SECRETTOKEN')]
     assert json.loads(posts[0][2]) == {'text': 'canary.release: ' + message}
-    assert 'SECRETTOKEN' not in run.stdout
+    assert signature_problem(HOOK_SECRET, headers[0], posts[0][2]) is None
+    output = run.stdout + run.stderr
+    assert 'SECRETTOKEN' not in output and HOOK_SECRET not in output
+    assert '"invocation"' in run.stdout  # -vvv took effect: module arguments are shown, masked where no_log
     assert stats(run)['canary_release'] == rolled
     assert marker.read_text() == 'rolled_back'
 

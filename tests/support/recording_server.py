@@ -1,19 +1,28 @@
 """A tiny HTTP server for tests: a chat webhook or a health check that answers every request with one status."""
 
+import hashlib
+import hmac
 import http.server
 import threading
+import time
 
 
 class RecordingServer(object):
-    """HTTP on a free 127.0.0.1 port answering every request with ``status``; records method, path and body."""
+    """HTTP on a free 127.0.0.1 port answering every request with ``status``.
+
+    ``requests`` holds ``(method, path, body)`` of every request, ``headers`` the request's headers at the same index
+    (``http.client.HTTPMessage``: ``headers[i].get('x-name')`` ignores case).
+    """
 
     def __init__(self, status):
         records = self.requests = []
+        headers = self.headers = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self):
                 length = int(self.headers.get('Content-Length') or 0)
                 body = self.rfile.read(length) if length else b''
+                headers.append(self.headers)  # an email.message.Message: names compare case-insensitively
                 records.append((self.command, self.path, body))
                 self.send_response(status)
                 self.send_header('Content-Length', '0')
@@ -37,3 +46,32 @@ class RecordingServer(object):
         self.server.server_close()
         self.thread.join(10)
         return False
+
+
+SIGNATURE_HEADER = 'X-Canary-Release-Signature'
+TIMESTAMP_HEADER = 'X-Canary-Release-Timestamp'
+
+
+def signature_problem(secret, headers, body, tolerance=300):
+    """Why a recorded request is not a valid signed event (None when it is), checked as a receiver would.
+
+    Written from docs/webhooks.md, independently of the collection's code: HMAC-SHA256 under ``secret`` of
+    ``<timestamp>.<raw body>``, ``sha256=<hex>``, the timestamp within ``tolerance`` seconds of now.
+    """
+    timestamp, received = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
+    if timestamp is None or received is None:
+        return 'not signed: headers %r' % sorted(headers.keys())
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(time.time() - int(timestamp)) > tolerance:
+        return 'timestamp %r is not within %d s of now' % (timestamp, tolerance)
+    expected = 'sha256=' + hmac.new(secret.encode('utf-8'), timestamp.encode('ascii') + b'.' + body,
+                                    hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), received.encode()):
+        return 'signature %r does not sign %r at %s' % (received, body, timestamp)
+    if headers.get('Content-Type') != 'application/json':
+        return 'Content-Type is %r' % headers.get('Content-Type')
+    return None
+
+
+def unsigned(headers):
+    """Whether the request carries neither signature header."""
+    return SIGNATURE_HEADER not in headers and TIMESTAMP_HEADER not in headers

@@ -13,7 +13,7 @@
 2. Read the file and call ``transform(text)``; if the text comes back unchanged nothing else happens.
 3. Optionally copy the file to a timestamped backup beside it (the same naming as Ansible's ``backup``).
 4. Write the new text to a temporary file in the same directory, give it the old file's mode, owner and
-   group, ``fsync`` it, ``rename`` it over the file and ``fsync`` the directory.
+   group (a new file gets mode 0600), ``fsync`` it, ``rename`` it over the file and ``fsync`` the directory.
 5. Run the validate command, then the reload command (argv lists, no shell). They run *after* the new file
    is in place because ``nginx -t`` checks the whole configuration, which reads the file through its
    ``include`` directives; a temporary copy elsewhere would not be what nginx loads.
@@ -33,9 +33,10 @@ import subprocess
 import tempfile
 import time
 
-from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory
+from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory, take_over
 
 DEFAULT_LOCK_TIMEOUT = 60.0
+NEW_FILE_MODE = 0o600
 DEFAULT_VALIDATE_COMMAND = 'nginx -t'
 DEFAULT_RELOAD_COMMAND = 'nginx -s reload'
 COMMAND_TIMEOUT = 120.0
@@ -168,8 +169,9 @@ def read_bytes(path):
 def atomic_write(path, data, mode=None):
     """Replace ``path`` with ``data`` by rename, keeping the existing file's mode, owner and group.
 
-    A new file gets ``mode`` (default 0o644). The temporary file is created in the same directory so the
-    rename never crosses file systems.
+    A new file gets ``mode`` (default :data:`NEW_FILE_MODE`, 0600: a routing snippet may hold a secret header
+    value; nginx reads its configuration as root, or as the user that runs it and wrote the file). The temporary
+    file is created in the same directory (so the rename never crosses file systems) with mode 0600.
     """
     directory, name = os.path.split(path)
     try:
@@ -185,14 +187,9 @@ def atomic_write(path, data, mode=None):
             handle.write(data)
             handle.flush()
             if current is not None:
-                os.fchmod(handle.fileno(), current.st_mode & 0o7777)
-                try:
-                    os.fchown(handle.fileno(), current.st_uid, current.st_gid)
-                except OSError:
-                    # Only root may give a file away; a non-root writer keeps its own ownership.
-                    pass
+                take_over(handle.fileno(), current)
             else:
-                os.fchmod(handle.fileno(), 0o644 if mode is None else mode)
+                os.fchmod(handle.fileno(), NEW_FILE_MODE if mode is None else mode)
             os.fsync(handle.fileno())
         os.rename(temporary, path)
     except (IOError, OSError) as error:
@@ -205,11 +202,30 @@ def atomic_write(path, data, mode=None):
 
 
 def backup_copy(path):
-    """Copy ``path`` to ``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~`` (Ansible's backup name) and return the copy."""
+    """Copy ``path`` to ``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~`` (Ansible's backup name) and return the copy.
+
+    The copy has the mode, owner, group and times of the original; it is created with mode 0600 and gets the
+    original's mode only once it is complete, so a restricted file is never readable by others through its backup.
+    """
     destination = '%s.%s.%s~' % (path, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S', time.localtime()))
+    created = False
     try:
-        shutil.copy2(path, destination)
+        with open(path, 'rb') as source:
+            current = os.fstat(source.fileno())
+            fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+            with os.fdopen(fd, 'wb') as handle:
+                shutil.copyfileobj(source, handle)
+                handle.flush()
+                take_over(handle.fileno(), current)
+                os.fsync(handle.fileno())
+        os.utime(destination, ns=(current.st_atime_ns, current.st_mtime_ns))
     except (IOError, OSError) as error:
+        if created:
+            try:
+                os.unlink(destination)
+            except OSError:
+                pass
         raise ConfigFileError('cannot back up %s to %s: %s' % (path, destination, error))
     return destination
 

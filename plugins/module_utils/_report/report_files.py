@@ -8,6 +8,11 @@
 A file is written to a temporary file beside it, flushed, ``fsync``-ed and renamed over the old one (then the
 directory is ``fsync``-ed), so a reader never sees half a report. A file whose current bytes are the new bytes is
 left alone, which makes re-running a report with the same content report no change.
+
+A file that is replaced keeps its mode, owner and group; a new file gets :data:`FILE_MODE` (0644) and a new
+directory 0755 (both less the umask): a report holds no secret (the integration suite's secrets scan checks it) and
+is meant to be read - published by a web server, attached to a ticket. To keep reports private, create the
+directory with mode 0700 (or 0750 and a group) before the first release: it is never widened.
 """
 
 import os
@@ -15,6 +20,7 @@ import os
 from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory, replace_file
 
 FILE_MODE = 0o644
+DIRECTORY_MODE = 0o755
 
 
 class ReportFilesError(Exception):
@@ -40,7 +46,7 @@ def write_files(dest, files, check_mode=False):
         raise ReportFilesError('dest %s exists and is not a directory' % dest)
     if not check_mode:
         try:
-            os.makedirs(dest, exist_ok=True)
+            os.makedirs(dest, DIRECTORY_MODE, exist_ok=True)
         except OSError as error:
             raise ReportFilesError('cannot create %s: %s' % (dest, error.strerror or error))
     results = []
@@ -50,7 +56,7 @@ def write_files(dest, files, check_mode=False):
         changed = _current(path) != data
         if changed and not check_mode:
             try:
-                replace_file(path, data, FILE_MODE)
+                replace_file(path, data, FILE_MODE, keep_existing=True)
             except OSError as error:
                 raise ReportFilesError('cannot write %s: %s' % (path, error.strerror or error))
             written = True
