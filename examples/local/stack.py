@@ -39,7 +39,7 @@ import urllib.parse
 import urllib.request
 
 from examples.local.load import Load
-from examples.local.processes import ProcessTable, StackError, free_ports, is_alive, read_log, wait_until
+from examples.local.processes import ProcessTable, StackError, child_pids, free_ports, is_alive, read_log, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -556,6 +556,18 @@ class LocalStack:
     def load(self, rate=100, duration=60, path='/', **options):
         """Bounded background load through nginx (hey, else a Python loop): a started :class:`Load`."""
         return Load(self.lb_url + path, rate=rate, duration=duration, **options).start()
+
+    def nginx_worker_pids(self):
+        """PIDs of the nginx master's children: its workers, old ones too while they drain after a reload."""
+        master = self.state['nginx'].get('pid')
+        return child_pids(master) if master else set()
+
+    def wait_nginx_reloaded(self, old_workers, timeout=10.0):
+        """Wait until nginx has workers and none of ``old_workers`` is left among them: a request an old worker
+        takes after a reload still follows the old weights."""
+        old_workers = set(old_workers)
+        return wait_until(lambda: (lambda now: now if now and not now & old_workers else None)(self.nginx_worker_pids()),
+                          timeout, interval=0.02, message='the nginx workers of before the reload to exit')
 
     def count_instances(self, count, timeout=60.0):
         """Send ``count`` GETs through nginx; ``{instance name or 'status N' or 'error': n}`` (from ``X-Instance``)."""
