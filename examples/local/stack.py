@@ -566,8 +566,11 @@ class LocalStack:
         """Wait until nginx has workers and none of ``old_workers`` is left among them: a request an old worker
         takes after a reload still follows the old weights."""
         old_workers = set(old_workers)
-        return wait_until(lambda: (lambda now: now if now and not now & old_workers else None)(self.nginx_worker_pids()),
-                          timeout, interval=0.02, message='the nginx workers of before the reload to exit')
+
+        def only_new_workers():
+            now = self.nginx_worker_pids()
+            return now if now and not now & old_workers else None
+        return wait_until(only_new_workers, timeout, interval=0.02, message='the nginx workers of before the reload to exit')
 
     def count_instances(self, count, timeout=60.0):
         """Send ``count`` GETs through nginx; ``{instance name or 'status N' or 'error': n}`` (from ``X-Instance``)."""
