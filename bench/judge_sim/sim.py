@@ -22,7 +22,10 @@ ALPHA = 0.01
 BETA = 0.01
 MAX_RATIO = 2.0
 
-METHODS = ('judge', 'judge_no_dispersion', 'sprt_two_sample', 'sprt_known_baseline', 'fixed_sample',
+# Tests a watched release runs at most: one per step of the default plan (5 -> 25 -> 50 -> 100 %).
+WATCHED_TESTS = 4
+
+METHODS = ('judge', 'judge_watched', 'judge_no_dispersion', 'sprt_two_sample', 'sprt_known_baseline', 'fixed_sample',
            'flagger_typical', 'flagger_tuned', 'kayenta')
 
 
@@ -65,6 +68,8 @@ class Outcome:
         self.requests = np.zeros(runs)
         self.errors = np.zeros(runs)
         self.done = np.zeros(runs, dtype=bool)
+        # Window ends at which a restarted test began (judge_watched), per run.
+        self.restarts = [[] for _run in range(runs)]
 
     def finish(self, rows, decision, window, requests, errors):
         rows = rows[~self.done[rows]] if len(rows) else rows
@@ -84,7 +89,7 @@ def simulate(scenario, runs, seed, verify_runs=0, design_overrides=None):
                                **(design_overrides or {}))
     design_raw = core.CountsDesign(alpha=ALPHA, beta=BETA, max_ratio=MAX_RATIO, dispersion=False,
                                    **(design_overrides or {}))
-    judge = VectorJudge(runs, design)
+    judge = VectorJudge(runs, design, restarts=WATCHED_TESTS - 1)
     judge_raw = VectorJudge(runs, design_raw)
     upper, lower = comparators.wald(ALPHA, BETA)
     log_ratio = math.log(MAX_RATIO)
@@ -143,20 +148,38 @@ def simulate(scenario, runs, seed, verify_runs=0, design_overrides=None):
             minute[key][alive] += value
         stop_window = window + 1
         may_pass = stop_window * WINDOW >= scenario.min_duration
-        # The judge (and the same test without the dispersion correction).
-        for name, engine in (('judge', judge), ('judge_no_dispersion', judge_raw)):
+        # The judge: its first decision ('judge'), and the release's tests restarted after each pass until the
+        # last of WATCHED_TESTS passes or any fails ('judge_watched'); the same test without the dispersion correction.
+        for name, engine in (('judge_watched', judge), ('judge_no_dispersion', judge_raw)):
             outcome = outcomes[name]
             active = ~outcome.done[alive]
-            if active.any():
-                rows = alive[active]
-                log_mix, fail, pass_ratio, pass_rate = engine.update(rows, n_c[active], x_c[active], n_b[active],
-                                                                     x_b[active])
-                outcome.log_mixture[rows] = log_mix
-                outcome.log_lr_untempered[rows] = engine.sums[0, rows]
-                outcome.phi[rows] = engine.phi[rows]
-                outcome.finish(rows[fail], 2, stop_window, cum['n_c'], cum['x_c'])
-                if may_pass:
-                    outcome.finish(rows[~fail & (pass_ratio | pass_rate)], 1, stop_window, cum['n_c'], cum['x_c'])
+            if not active.any():
+                continue
+            rows = alive[active]
+            log_mix, fail, pass_ratio, pass_rate = engine.update(rows, n_c[active], x_c[active], n_b[active],
+                                                                 x_b[active])
+            passed = ~fail & (pass_ratio | pass_rate) if may_pass else np.zeros(len(rows), dtype=bool)
+            targets = [outcome]
+            if name == 'judge_watched':
+                first = outcomes['judge']
+                targets.append(first)
+            for target in targets:
+                open_rows = ~target.done[rows]
+                target.log_mixture[rows[open_rows]] = log_mix[open_rows]
+                target.log_lr_untempered[rows[open_rows]] = engine.current_sums(rows[open_rows])[0]
+                target.phi[rows[open_rows]] = engine.phi[rows[open_rows]]
+            for target in targets:
+                target.finish(rows[fail], 2, stop_window, cum['n_c'], cum['x_c'])
+            if name == 'judge_watched':
+                outcomes['judge'].finish(rows[passed], 1, stop_window, cum['n_c'], cum['x_c'])
+                last = engine.started[rows] >= WATCHED_TESTS - 1
+                outcome.finish(rows[passed & last], 1, stop_window, cum['n_c'], cum['x_c'])
+                again = rows[passed & ~last]
+                engine.restart(again)
+                for row in again[again < len(outcome.restarts)].tolist():
+                    outcome.restarts[row].append((stop_window + 1) * WINDOW)
+            else:
+                outcome.finish(rows[passed], 1, stop_window, cum['n_c'], cum['x_c'])
         # Two-sample SPRT (Wald, simple alternative).
         errors = x_c + x_b
         with np.errstate(divide='ignore', invalid='ignore'):

@@ -17,13 +17,35 @@ ensure_collection_importable()
 from ansible_collections.canary.release.plugins.module_utils._judge import sequential_counts as core  # noqa: E402
 
 
-class VectorJudge:
-    """State of the judge's test for ``runs`` runs; ``update`` adds one window to the runs given by ``index``."""
+def _upper_bound(residual, information, spread, cap):
+    """core.kappa_upper_bound for arrays, same operations in the same order."""
+    with np.errstate(divide='ignore', invalid='ignore'):
+        z_squared = core.DISPERSION_Z * core.DISPERSION_Z
+        quadratic = information * information - z_squared * spread[2]
+        linear = residual * information + z_squared * spread[1]
+        constant = residual * residual - z_squared * spread[0]
+        solvable = (information > 0) & (quadratic > 0)
+        root = (linear + np.sqrt(np.maximum(linear * linear - quadratic * constant, 0.0))) \
+            / np.where(solvable, quadratic, 1.0)
+        return np.where(solvable, np.minimum(cap, np.maximum(0.0, root)), cap)
 
-    def __init__(self, runs, design, lgamma_max=200000):
+
+class VectorJudge:
+    """State of the judge's test for ``runs`` runs; ``update`` adds one window to the runs given by ``index``.
+
+    ``restart`` starts a new test for some runs (core ``evaluate_counts(..., restarts=...)``), up to ``restarts``.
+    """
+
+    def __init__(self, runs, design, lgamma_max=200000, restarts=0):
         self.design = design
         self.mixture = design.mixture
-        self.sums = np.zeros((len(self.mixture), runs))
+        # components[j]: test j's log likelihood ratios per mixture point (0: from the first window).
+        self.components = np.zeros((restarts + 1, len(self.mixture), runs))
+        self.started = np.zeros(runs, dtype=np.int64)
+        self.current_requests = np.zeros(runs)
+        self.current_errors = np.zeros(runs)
+        # The core's weights, per number of restarts started: ([ln w_0..ln w_J], ln reserve).
+        self.restart_weights = [core.restart_log_weights(count) for count in range(restarts + 1)]
         self.mh_numerator = np.zeros(runs)
         self.mh_denominator = np.zeros(runs)
         self.residual = np.zeros(runs)
@@ -35,6 +57,13 @@ class VectorJudge:
         self.errors = np.zeros(runs)
         self.canary_requests = np.zeros(runs)
         self.canary_errors = np.zeros(runs)
+        self.baseline_requests = np.zeros(runs)
+        self.baseline_errors = np.zeros(runs)
+        self.arm_residual = np.zeros(runs)
+        self.arm_information = np.zeros(runs)
+        self.arm_spread = np.zeros((3, runs))
+        self.conditional_kappa = np.ones(runs)
+        self.arm_kappa = np.ones(runs)
         self.log_weights = [log_weight for _ratio, _log_ratio, log_weight in self.mixture]
         self.fail_threshold = design.fail_threshold
         self.pass_threshold = design.pass_threshold
@@ -47,24 +76,71 @@ class VectorJudge:
             # math.lgamma of integers, so the rate route uses the core's own lgamma values.
             self.lgamma = np.array([math.lgamma(1.0 + value) for value in range(lgamma_max)])
 
+    @staticmethod
+    def _log_sum_exp(values):
+        """core.log_sum_exp of arrays (same order)."""
+        top = values[0]
+        for value in values[1:]:
+            top = np.maximum(top, value)
+        total_exp = np.zeros(len(top))
+        for value in values:
+            total_exp = total_exp + np.exp(value - top)
+        return top + np.log(total_exp)
+
+    def _add_arm(self, index, requests, errors, requests_before, errors_before):
+        """core._State._add_arm for the runs ``index``."""
+        with np.errstate(divide='ignore', invalid='ignore'):
+            rate = errors_before / requests_before
+            mean = requests * rate
+            variance = mean * (1.0 - rate)
+            use = (requests > 0) & (errors_before > 0) & (requests_before > 0) & (variance > 0)
+            deviation = errors - mean
+            self.arm_residual[index] += np.where(use, deviation * deviation - variance, 0.0)
+            self.arm_information[index] += np.where(use, mean * mean, 0.0)
+            spread = variance * (2.0 * variance + 1.0 - 6.0 * rate * (1.0 - rate))
+            multiplier = mean * mean / variance
+            spreads = self.arm_spread[:, index]
+            spreads[0] = spreads[0] + np.where(use, spread, 0.0)
+            spreads[1] = spreads[1] + np.where(use, spread * multiplier, 0.0)
+            spreads[2] = spreads[2] + np.where(use, spread * multiplier * multiplier, 0.0)
+            self.arm_spread[:, index] = spreads
+
+    def restart(self, index):
+        """Start a new test for the runs ``index`` from their next window on."""
+        self.started[index] += 1
+        self.current_requests[index] = 0.0
+        self.current_errors[index] = 0.0
+
+    def current_sums(self, index):
+        """The current test's log likelihood ratios, shape (mixture points, len(index))."""
+        return self.components[self.started[index], :, index].T
+
     def update(self, index, n_c, x_c, n_b, x_b):
         """Add one window for runs ``index``; returns (log_mixture, fail, pass_ratio, pass_rate) arrays."""
         mixture = self.mixture
         pseudo = core.CENTRING_PSEUDO_COUNT
         centring = (self.mh_numerator[index] + pseudo) / (self.mh_denominator[index] + pseudo)
         informed = (self.mh_numerator[index] > 0) & (self.mh_denominator[index] > 0)
+        self._add_arm(index, n_c, x_c, self.canary_requests[index], self.canary_errors[index])
+        self._add_arm(index, n_b, x_b, self.baseline_requests[index], self.baseline_errors[index])
         self.canary_requests[index] += n_c
         self.canary_errors[index] += x_c
+        self.baseline_requests[index] += n_b
+        self.baseline_errors[index] += x_b
+        self.current_requests[index] += n_c
+        self.current_errors[index] += x_c
+        started = self.started[index]
         errors = x_c + x_b
         valid = (n_c > 0) & (n_b > 0) & (errors > 0)
         with np.errstate(divide='ignore', invalid='ignore'):
             total = n_c + n_b
             theta0 = n_c / total
-            sums = self.sums[:, index]
+            components = self.components[:, :, index]
             for row, (ratio, log_ratio, _log_weight) in enumerate(mixture):
                 step = x_c * log_ratio - errors * np.log1p((ratio - 1.0) * theta0)
-                sums[row] = sums[row] + np.where(valid, step, 0.0)
-            self.sums[:, index] = sums
+                for test in range(len(components)):
+                    components[test, row] = components[test, row] + np.where(valid & (test <= started), step, 0.0)
+            self.components[:, :, index] = components
             squared = self.squared_errors[index] + np.where(valid, errors * errors, 0.0)
             count = self.errors[index] + np.where(valid, errors, 0.0)
             self.squared_errors[index] = squared
@@ -96,7 +172,18 @@ class VectorJudge:
             root = (linear + np.sqrt(np.maximum(linear * linear - quadratic * constant, 0.0))) \
                 / np.where(solvable, quadratic, 1.0)
             bound = np.where(solvable, np.minimum(1.0, np.maximum(0.0, root)), 1.0)
-            kappa = np.where(positive, bound, self.kappa[index])
+            conditional = np.where(positive, bound, self.conditional_kappa[index])
+            self.conditional_kappa[index] = conditional
+            noise = _upper_bound(self.arm_residual[index], self.arm_information[index], self.arm_spread[:, index],
+                                 np.inf)
+            big_c, big_b = self.canary_requests[index], self.baseline_requests[index]
+            both = (big_c > 0) & (big_b > 0) & (self.arm_information[index] > 0)
+            share = big_c / (big_c + big_b)
+            ratio_spread = (1.0 + noise) * (1.0 + noise)
+            arm = np.where(both, np.minimum(1.0, share * (1.0 - share) * ratio_spread * (ratio_spread - 1.0)),
+                           self.arm_kappa[index])
+            self.arm_kappa[index] = arm
+            kappa = np.minimum(conditional, arm)
             self.kappa[index] = kappa
             if self.design.dispersion:
                 phi = np.where(count > 0, 1.0 + kappa * (squared / np.where(count > 0, count, 1.0) - 1.0),
@@ -104,20 +191,39 @@ class VectorJudge:
                 self.phi[index] = phi
             else:
                 phi = self.phi[index]
-        values = [self.log_weights[row] + np.where(sums[row] > 0, sums[row] / phi, sums[row])
-                  for row in range(len(mixture))]
-        top = values[0]
-        for value in values[1:]:
-            top = np.maximum(top, value)
-        total_exp = np.zeros(len(index))
-        for value in values:
-            total_exp = total_exp + np.exp(value - top)
+        # core._State.log_mixture: each started test's mixture, weighted, plus the reserve, summed in that order.
+        terms = []
+        for test in range(len(components)):
+            sums = components[test]
+            values = [self.log_weights[row] + np.where(sums[row] > 0, sums[row] / phi, sums[row])
+                      for row in range(len(mixture))]
+            terms.append(self._log_sum_exp(values))
+        count = len(index)
+        weighted = []
+        reserve = np.zeros(count)
+        for test in range(len(components)):
+            weight = np.zeros(count)
+            for started_count, (weights, rest) in enumerate(self.restart_weights):
+                here = started == started_count
+                if test < len(weights):
+                    weight = np.where(here, weights[test], weight)
+                if test == 0:
+                    reserve = np.where(here, rest, reserve)
+            weighted.append(weight + terms[test])
+        top = reserve
+        for test, value in enumerate(weighted):
+            top = np.where(test <= started, np.maximum(top, value), top)
+        total_exp = np.zeros(count)
+        for test, value in enumerate(weighted):
+            total_exp = total_exp + np.where(test <= started, np.exp(value - top), 0.0)
+        total_exp = total_exp + np.exp(reserve - top)
         log_mixture = top + np.log(total_exp)
         fail = log_mixture >= self.fail_threshold
-        pass_ratio = sums[0] / phi <= self.pass_threshold
+        current = components[started, 0, np.arange(count)]
+        pass_ratio = current / phi <= self.pass_threshold
         if self.rate_floor > 0:
-            big_n = self.canary_requests[index]
-            big_x = self.canary_errors[index]
+            big_n = self.current_requests[index]
+            big_x = self.current_errors[index]
             with np.errstate(divide='ignore', invalid='ignore'):
                 log_e = (self.rate_floor * big_n - big_x * self.log_rate + self.log_scale
                          + self.lgamma[np.minimum(big_x, len(self.lgamma) - 1).astype(np.int64)]

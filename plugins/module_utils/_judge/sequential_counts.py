@@ -105,6 +105,8 @@ CENTRING_PSEUDO_COUNT = 0.5
 # estimate is noisy, and the runs where it happens to be low are those a tempered test would wrongly fail.
 DISPERSION_CONFIDENCE = 0.8
 DISPERSION_Z = NormalDist().inv_cdf(DISPERSION_CONFIDENCE)
+# Share of alpha kept for the tests restarted at later steps (see restart_log_weights).
+RESTART_SHARE = 0.1
 # Above this the e-value is reported as None (it would overflow a float).
 MAX_LOG_E_VALUE = 700.0
 
@@ -241,7 +243,7 @@ def canary_rate_upper_bound(errors, requests, rate_floor, log_threshold, iterati
     return high
 
 
-def kappa_upper_bound(residual, information, spread, z_value):
+def kappa_upper_bound(residual, information, spread, z_value, cap=1.0):
     """Upper confidence bound on the intra-window correlation ``kappa`` (1 without information), within ``[0, 1]``.
 
     ``R / I`` (``residual / information``) is the moment estimate. A window's squared deviation has, for binomial
@@ -253,15 +255,27 @@ def kappa_upper_bound(residual, information, spread, z_value):
     there is none (too few windows to bound it).
     """
     if not information > 0:
-        return 1.0
+        return cap
     z_squared = z_value * z_value
     quadratic = information * information - z_squared * spread[2]
     if not quadratic > 0:
-        return 1.0
+        return cap
     linear = residual * information + z_squared * spread[1]
     constant = residual * residual - z_squared * spread[0]
     root = (linear + math.sqrt(max(linear * linear - quadratic * constant, 0.0))) / quadratic
-    return min(1.0, max(0.0, root))
+    return min(cap, max(0.0, root))
+
+
+def restart_log_weights(restarts):
+    """``([ln w_0, ..., ln w_J], ln reserve)`` for the test and ``J = restarts`` restarted tests.
+
+    The release's test (from the first window) weighs ``1 - RESTART_SHARE``; the ``j``-th restarted test
+    ``RESTART_SHARE * 2**-j``; the tests not started yet (each still worth 1) hold the rest, ``RESTART_SHARE *
+    2**-J``. The weights sum to 1 whatever the number of restarts, so the weighted sum is an e-process.
+    """
+    weights = [math.log(1.0 - RESTART_SHARE)]
+    weights.extend(math.log(RESTART_SHARE * 0.5 ** step) for step in range(1, restarts + 1))
+    return weights, math.log(RESTART_SHARE * 0.5 ** restarts)
 
 
 def _group_by_end(windows):
@@ -301,7 +315,10 @@ class _State:
     def __init__(self, design):
         self.design = design
         self.mixture = design.mixture
-        self.sums = [0.0] * len(self.mixture)
+        # Log likelihood ratios per mixture point: one row per test, the release's first, then each restarted one.
+        self.components = [[0.0] * len(self.mixture)]
+        # Canary requests and errors since the latest restart (the rate-bound pass route of the current test).
+        self.current_totals = [0.0, 0.0]
         self.mh_numerator = 0.0
         self.mh_denominator = 0.0
         self.residual = 0.0
@@ -310,6 +327,12 @@ class _State:
         # (see kappa_upper_bound).
         self.spread = [0.0, 0.0, 0.0]
         self.kappa_estimate = None
+        # Per-arm noise seen in each arm's own counts (see _add_arm): residual, information, spread, pooled over arms.
+        self.arm_residual = 0.0
+        self.arm_information = 0.0
+        self.arm_spread = [0.0, 0.0, 0.0]
+        self.arm_kappa = 1.0
+        self.conditional_kappa = 1.0
         # Until a window informs it, nothing rules out any dispersion: kappa = 1 (phi = k_bar, 1 while k <= 1).
         self.kappa = 1.0
         self.phi = 1.0
@@ -319,19 +342,34 @@ class _State:
         self.squared_errors = 0.0
         self.errors = 0.0
 
+    @property
+    def sums(self):
+        """The current (latest restarted) test's log likelihood ratios."""
+        return self.components[-1]
+
+    def restart(self):
+        """Start a new test from the next window on; the earlier ones go on (their evidence still counts to fail)."""
+        self.components.append([0.0] * len(self.mixture))
+        self.current_totals = [0.0, 0.0]
+
     def add_window(self, cells):
         """Add one window's cells (the centring ratio comes from the earlier windows only), then update phi."""
         centring = (self.mh_numerator + CENTRING_PSEUDO_COUNT) / (self.mh_denominator + CENTRING_PSEUDO_COUNT)
         # A window informs kappa only once the centring rests on errors of both arms: before that it is the pseudo
         # count's ratio 1, and a real regression would be read as dispersion.
         informed = self.mh_numerator > 0 and self.mh_denominator > 0
+        before = list(self.totals)
         self.windows += 1
         for cell in cells:
             n_c, x_c, n_b, x_b = cell.canary_requests, cell.canary_errors, cell.baseline_requests, cell.baseline_errors
+            self._add_arm(n_c, x_c, before[0], before[1])
+            self._add_arm(n_b, x_b, before[2], before[3])
             self.totals[0] += n_c
             self.totals[1] += x_c
             self.totals[2] += n_b
             self.totals[3] += x_b
+            self.current_totals[0] += n_c
+            self.current_totals[1] += x_c
             if n_c <= 0 or n_b <= 0:
                 continue
             errors = x_c + x_b
@@ -341,7 +379,9 @@ class _State:
             total = n_c + n_b
             theta0 = n_c / total
             for index, (ratio, log_ratio, _log_weight) in enumerate(self.mixture):
-                self.sums[index] += x_c * log_ratio - errors * math.log1p((ratio - 1.0) * theta0)
+                step = x_c * log_ratio - errors * math.log1p((ratio - 1.0) * theta0)
+                for sums in self.components:
+                    sums[index] += step
             self.squared_errors += errors * errors
             self.errors += errors
             if errors >= 2.0 and informed:
@@ -359,32 +399,70 @@ class _State:
             self.mh_denominator += x_b * n_c / total
         if self.information > 0:
             self.kappa_estimate = self.residual / self.information
-            self.kappa = kappa_upper_bound(self.residual, self.information, self.spread, DISPERSION_Z)
+            self.conditional_kappa = kappa_upper_bound(self.residual, self.information, self.spread, DISPERSION_Z)
+        if self.arm_information > 0:
+            noise = kappa_upper_bound(self.arm_residual, self.arm_information, self.arm_spread, DISPERSION_Z,
+                                      cap=math.inf)
+            n_c, n_b = self.totals[0], self.totals[2]
+            if n_c > 0 and n_b > 0:
+                share = n_c / (n_c + n_b)
+                spread = (1.0 + noise) * (1.0 + noise)
+                self.arm_kappa = min(1.0, share * (1.0 - share) * spread * (spread - 1.0))
+        self.kappa = min(self.conditional_kappa, self.arm_kappa)
         if self.design.dispersion and self.errors > 0:
             self.phi = 1.0 + self.kappa * (self.squared_errors / self.errors - 1.0)
+
+    def _add_arm(self, requests, errors, requests_before, errors_before):
+        """One arm's window against that arm's own rate of the earlier windows (no shared term cancels here)."""
+        if requests <= 0 or errors_before <= 0 or requests_before <= 0:
+            return
+        rate = errors_before / requests_before
+        mean = requests * rate
+        variance = mean * (1.0 - rate)
+        if not variance > 0:
+            return
+        deviation = errors - mean
+        self.arm_residual += deviation * deviation - variance
+        self.arm_information += mean * mean
+        spread = variance * (2.0 * variance + 1.0 - 6.0 * rate * (1.0 - rate))
+        multiplier = mean * mean / variance
+        self.arm_spread[0] += spread
+        self.arm_spread[1] += spread * multiplier
+        self.arm_spread[2] += spread * multiplier * multiplier
 
     def log_lr(self):
         """Tempered log-likelihood ratio of ``max_ratio`` vs 1."""
         return self.sums[0] / self.phi
 
-    def log_mixture(self):
-        # Only evidence for a component is tempered; against it stays as is, so the mixture never exceeds the
+    def _test_log_mixture(self, sums):
+        # Only evidence for a ratio is tempered; against it stays as is, so the mixture never exceeds the
         # untempered one and Ville's bound holds exactly for binomial/Poisson counts whatever phi is.
         phi = self.phi
         return log_sum_exp([log_weight + (value / phi if value > 0 else value)
-                            for (_r, _l, log_weight), value in zip(self.mixture, self.sums)])
+                            for (_r, _l, log_weight), value in zip(self.mixture, sums)])
+
+    def log_mixture(self):
+        """Log of the weighted sum of every test's mixture likelihood ratio (see restart_log_weights)."""
+        weights, reserve = restart_log_weights(len(self.components) - 1)
+        terms = [weight + self._test_log_mixture(sums) for weight, sums in zip(weights, self.components)]
+        terms.append(reserve)
+        return log_sum_exp(terms)
+
+    def current_log_mixture(self):
+        return self._test_log_mixture(self.sums)
 
     def log_rate_e(self):
         design = self.design
-        if design.rate_floor <= 0 or self.totals[0] <= 0:
+        requests, errors = self.current_totals
+        if design.rate_floor <= 0 or requests <= 0:
             return None
-        return rate_bound_log_e(self.totals[1], self.totals[0], design.rate_floor)
+        return rate_bound_log_e(errors, requests, design.rate_floor)
 
     def rate_route_passes(self):
         design = self.design
+        requests, errors = self.current_totals
         log_e = self.log_rate_e()
-        return log_e is not None and self.totals[1] < design.rate_floor * self.totals[0] \
-            and log_e >= design.rate_bound_threshold
+        return log_e is not None and errors < design.rate_floor * requests and log_e >= design.rate_bound_threshold
 
 
 def _finite_or_none(value):
@@ -397,6 +475,7 @@ def _finite_or_none(value):
 def _evidence(state, log_mixture):
     design = state.design
     n_c, x_c, n_b, x_b = state.totals
+    current_n_c, current_x_c = state.current_totals
     log_rate_e = state.log_rate_e()
     return {
         'windows': state.windows,
@@ -422,29 +501,54 @@ def _evidence(state, log_mixture):
         'rate_floor': design.rate_floor,
         'log_rate_bound_e': _finite_or_none(log_rate_e),
         'rate_bound_threshold': design.rate_bound_threshold,
-        'canary_rate_upper': _finite_or_none(canary_rate_upper_bound(x_c, n_c, design.rate_floor,
+        'canary_rate_upper': _finite_or_none(canary_rate_upper_bound(current_x_c, current_n_c, design.rate_floor,
                                                                      design.rate_bound_threshold))
         if design.rate_floor > 0 else None,
+        'restarts': len(state.components) - 1,
+        'current_canary_requests': current_n_c,
+        'current_canary_errors': current_x_c,
+        'current_log_mixture_lr': _finite_or_none(state.current_log_mixture()),
         'alpha': design.alpha,
         'beta': design.beta,
     }
 
 
-def evaluate_counts(windows, design=None, min_end=None):
+def _check_restarts(restarts):
+    ends = []
+    for value in restarts or ():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise CountsTestError('a restart must be a finite number (the end of its first window), got %r'
+                                  % (value,))
+        ends.append(float(value))
+    if ends != sorted(ends):
+        raise CountsTestError('restarts must be in increasing order, got %r' % (list(restarts),))
+    return ends
+
+
+def evaluate_counts(windows, design=None, min_end=None, restarts=()):
     """Run the test over ``windows`` (:class:`~.counter_windows.CountWindow`, any order) and return a :class:`CountsResult`.
 
     Windows with the same ``end`` (strata) form one look. Pass decisions are only taken in windows ending at or
     after ``min_end``. The caller leaves out windows after a deadline.
+
+    ``restarts`` (increasing) starts a new test at each of these window ends: the windows ending at or after
+    ``restarts[j]`` count in test ``j + 1`` as well. Every test's evidence counts to fail (one e-process, see
+    :func:`restart_log_weights`); only the last test can pass, in its own windows. A release restarts the test at
+    each later step, so a canary that passed a step is judged again on the next step's data and a regression that
+    starts after a pass is not hidden by the evidence that passed it.
     """
     design = design or CountsDesign()
+    ends = _check_restarts(restarts)
     state = _State(design)
     log_mixture = 0.0
     for end, cells in _group_by_end(windows):
+        while len(state.components) <= len(ends) and end >= ends[len(state.components) - 1]:
+            state.restart()
         state.add_window(cells)
         log_mixture = state.log_mixture()
         if log_mixture >= design.fail_threshold:
             return CountsResult('fail', 'ratio', end, _evidence(state, log_mixture))
-        if min_end is not None and end < min_end:
+        if len(state.components) <= len(ends) or (min_end is not None and end < min_end):
             continue
         if state.log_lr() <= design.pass_threshold:
             return CountsResult('pass', 'ratio', end, _evidence(state, log_mixture))
