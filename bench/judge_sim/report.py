@@ -9,6 +9,7 @@ import sys
 
 LABELS = {
     'judge': 'judge (this collection)',
+    'judge_watched': 'judge, restarted after each pass (4 tests)',
     'judge_no_dispersion': 'judge, no dispersion correction',
     'sprt_two_sample': 'two-sample SPRT',
     'sprt_known_baseline': 'known-baseline SPRT (oracle)',
@@ -18,12 +19,12 @@ LABELS = {
     'kayenta': 'Kayenta-style Mann-Whitney, 60 min',
 }
 SHORT = {
-    'judge': 'judge', 'judge_no_dispersion': 'judge raw', 'sprt_two_sample': 'SPRT 2s',
+    'judge': 'judge', 'judge_watched': 'judge watched', 'judge_no_dispersion': 'judge raw', 'sprt_two_sample': 'SPRT 2s',
     'sprt_known_baseline': 'SPRT known', 'fixed_sample': 'fixed', 'flagger_typical': 'Flagger',
     'flagger_tuned': 'Flagger tuned', 'kayenta': 'Kayenta',
 }
 COLORS = {
-    'judge': '#1b5e20', 'judge_no_dispersion': '#81c784', 'sprt_two_sample': '#1565c0',
+    'judge': '#1b5e20', 'judge_watched': '#33691e', 'judge_no_dispersion': '#81c784', 'sprt_two_sample': '#1565c0',
     'sprt_known_baseline': '#64b5f6', 'fixed_sample': '#6a1b9a', 'flagger_typical': '#c62828',
     'flagger_tuned': '#ef6c00', 'kayenta': '#757575',
 }
@@ -64,6 +65,19 @@ def target_summary(output):
     for row in misses:
         lines.append('  * miss: %s: %.2f %% (upper bound %.2f %%)'
                      % (row['name'], 100 * row['false_rollback'], 100 * row['false_rollback_ci95_high']))
+    watched = [row for row in rows if 'false_rollback_watched' in row]
+    misses = [row for row in watched if not row['false_rollback_watched_ok']]
+    lines.append('* False rollback of the watched release (the test restarted after each pass, up to 4 tests), same '
+                 'limits: %d of %d ratio-1 scenarios meet it.' % (len(watched) - len(misses), len(watched)))
+    for row in misses:
+        lines.append('  * miss: %s: %.2f %% (upper bound %.2f %%)'
+                     % (row['name'], 100 * row['false_rollback_watched'], 100 * row['false_rollback_watched_ci95_high']))
+    onset = [row for row in rows if 'power_watched' in row]
+    misses = [row for row in onset if not row['power_watched_ok']]
+    lines.append('* Power >= 99 %% when the regression starts after 10 minutes, watched after a pass: %d of %d '
+                 'delayed-onset scenarios meet it.' % (len(onset) - len(misses), len(onset)))
+    for row in misses:
+        lines.append('  * miss: %s: %.2f %%' % (row['name'], 100 * row['power_watched']))
     design = [row for row in rows if 'power' in row]
     misses = [row for row in design if not row['power_ok']]
     lines.append('* Power >= 99 %% at the design effect (ratio 2): %d of %d scenarios meet it.'
@@ -105,8 +119,8 @@ def headline(output):
 
 def markdown(output):
     """Markdown tables of every scenario: decisions (% of runs) and mean canary requests to a decision."""
-    methods = ('judge', 'judge_no_dispersion', 'sprt_two_sample', 'sprt_known_baseline', 'fixed_sample',
-               'flagger_typical', 'flagger_tuned', 'kayenta')
+    methods = ('judge', 'judge_watched', 'judge_no_dispersion', 'sprt_two_sample', 'sprt_known_baseline',
+               'fixed_sample', 'flagger_typical', 'flagger_tuned', 'kayenta')
     lines = ['Fail (roll back) rate, % of runs; for the judge also pass % and undecided % at the 24 h horizon.', '',
              '| scenario | judge fail | judge pass | judge undecided | ' + ' | '.join(SHORT[m] for m in methods[1:])
              + ' |', '|' + '---|' * (3 + len(methods))]

@@ -138,6 +138,7 @@ def targets(results):
     for item in results:
         sc = item['scenario']
         judge = item['methods']['judge']
+        watched = item['methods']['judge_watched']
         two = item['methods']['sprt_two_sample']
         tuned = item['methods'].get('flagger_tuned')
         row = {'name': sc['name'], 'group': sc['group'], 'ratio': sc['ratio']}
@@ -145,9 +146,17 @@ def targets(results):
             row['false_rollback'] = judge['fail']
             row['false_rollback_ci95_high'] = judge['fail_ci95'][1]
             row['false_rollback_ok'] = judge['fail'] <= 0.01 and judge['fail_ci95'][1] <= 0.015
+            # The release's view: the test restarted after each pass, up to sim.WATCHED_TESTS tests.
+            row['false_rollback_watched'] = watched['fail']
+            row['false_rollback_watched_ci95_high'] = watched['fail_ci95'][1]
+            row['false_rollback_watched_ok'] = watched['fail'] <= 0.01 and watched['fail_ci95'][1] <= 0.015
         if sc['ratio'] == 2.0:
             row['power'] = judge['fail']
             row['power_ok'] = judge['fail'] >= 0.99
+        if sc['group'] == 'onset':
+            # A regression that starts after 10 minutes: caught by the first test or by a test restarted after a pass.
+            row['power_watched'] = watched['fail']
+            row['power_watched_ok'] = watched['fail'] >= 0.99
         if sc['ratio'] in (1.0, 2.0):
             row['requests_vs_two_sample_sprt'] = judge['mean_canary_requests'] / two['mean_canary_requests'] \
                 if two['mean_canary_requests'] > 0 else None
@@ -211,7 +220,8 @@ def main(argv=None):
         'judge_design': {'rate_floor': core.DEFAULT_RATE_FLOOR, 'mixture': core.CountsDesign().mixture,
                          'fail_threshold': core.CountsDesign().fail_threshold,
                          'pass_threshold': core.CountsDesign().pass_threshold,
-                         'dispersion_confidence': core.DISPERSION_CONFIDENCE},
+                         'dispersion_confidence': core.DISPERSION_CONFIDENCE,
+                         'restart_share': core.RESTART_SHARE, 'watched_tests': sim.WATCHED_TESTS},
         'versions': versions(),
         'runtime_seconds': round(time.time() - started, 1),
         'verification': verified,

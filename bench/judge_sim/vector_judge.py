@@ -179,8 +179,7 @@ class VectorJudge:
             big_c, big_b = self.canary_requests[index], self.baseline_requests[index]
             both = (big_c > 0) & (big_b > 0) & (self.arm_information[index] > 0)
             share = big_c / (big_c + big_b)
-            ratio_spread = (1.0 + noise) * (1.0 + noise)
-            arm = np.where(both, np.minimum(1.0, share * (1.0 - share) * ratio_spread * (ratio_spread - 1.0)),
+            arm = np.where(both, np.minimum(1.0, core.arms_kappa(noise, share)),
                            self.arm_kappa[index])
             self.arm_kappa[index] = arm
             kappa = np.minimum(conditional, arm)

@@ -278,6 +278,19 @@ def restart_log_weights(restarts):
     return weights, math.log(RESTART_SHARE * 0.5 ** restarts)
 
 
+def arms_kappa(noise, share):
+    """An upper value of the intra-window correlation ``kappa`` that per-arm noise ``noise`` gives at canary
+    request share ``share`` (plain arithmetic: bench/judge_sim applies it to NumPy arrays).
+
+    ``noise`` is ``tau**2``, the relative variance of an arm's rate from window to window (mean-one factors). For
+    log-normal factors the ratio of the two arms' factors has variance ``y * (y - 1)``, ``y = (1 + tau**2)**2``,
+    and the canary's share of a window's errors varies by at most about ``share * (1 - share)`` times that: exact
+    to first order for small shares, and above the true value everywhere else (the share cannot leave [0, 1]).
+    """
+    spread = (1.0 + noise) * (1.0 + noise)
+    return share * (1.0 - share) * spread * (spread - 1.0)
+
+
 def _group_by_end(windows):
     for window in windows:
         if not isinstance(window, CountWindow):
@@ -406,9 +419,9 @@ class _State:
             n_c, n_b = self.totals[0], self.totals[2]
             if n_c > 0 and n_b > 0:
                 share = n_c / (n_c + n_b)
-                spread = (1.0 + noise) * (1.0 + noise)
-                self.arm_kappa = min(1.0, share * (1.0 - share) * spread * (spread - 1.0))
+                self.arm_kappa = min(1.0, arms_kappa(noise, share))
         self.kappa = min(self.conditional_kappa, self.arm_kappa)
+
         if self.design.dispersion and self.errors > 0:
             self.phi = 1.0 + self.kappa * (self.squared_errors / self.errors - 1.0)
 
