@@ -130,17 +130,19 @@ class VectorJudge:
         self.current_requests[index] += n_c
         self.current_errors[index] += x_c
         started = self.started[index]
+        # Only the tests some of these runs have started (the others are all zero and stay so).
+        live = int(started.max()) + 1 if len(started) else 1
         errors = x_c + x_b
         valid = (n_c > 0) & (n_b > 0) & (errors > 0)
         with np.errstate(divide='ignore', invalid='ignore'):
             total = n_c + n_b
             theta0 = n_c / total
-            components = self.components[:, :, index]
+            components = self.components[:live, :, index]
             for row, (ratio, log_ratio, _log_weight) in enumerate(mixture):
                 step = x_c * log_ratio - errors * np.log1p((ratio - 1.0) * theta0)
                 for test in range(len(components)):
                     components[test, row] = components[test, row] + np.where(valid & (test <= started), step, 0.0)
-            self.components[:, :, index] = components
+            self.components[:live, :, index] = components
             squared = self.squared_errors[index] + np.where(valid, errors * errors, 0.0)
             count = self.errors[index] + np.where(valid, errors, 0.0)
             self.squared_errors[index] = squared

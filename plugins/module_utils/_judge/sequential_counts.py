@@ -68,7 +68,7 @@ noise can neither fail a good canary nor pass a bad one on a few lucky windows.
 
 Windows count towards ``kappa`` only once earlier windows have errors on both arms (before that the centring
 is the pseudo count's ratio 1, and the first window of a large regression would be read as dispersion and
-delay its fail by several windows); until some window counts, ``kappa`` is 1. Windows with one error carry no
+delay its fail by several windows). Windows with one error carry no
 information on ``kappa`` (a single Bernoulli cannot be overdispersed) and are not tempered (``phi`` is 1 while
 every window holds at most one error). One factor for all windows matters: dividing each window by its own
 ``1 + kappa*(k-1)`` would down-weight the windows where the baseline spiked, which are the windows that favour
@@ -77,6 +77,30 @@ exact bound under every kind of noise; ``bench/judge_sim`` measures it (false ro
 per-arm noise scenario, at log-sd up to 1 per 15-s window). Its price is speed where windows hold many errors
 (tens per window): there a few windows cannot tell a constant regression from noise, so keep windows short
 (the scrape interval) at high traffic.
+
+The arms' own noise, a second bound on ``kappa``: the split of errors between the arms cannot say anything until
+both arms have had errors, and a healthy baseline often has none. Each arm's own counts still show how much its
+rate moves from window to window: a window's errors ``x`` against the arm's rate of the earlier windows ``r``
+(``m = n*r``, binomial variance ``v = m*(1-r)``) have ``E[(x - m)**2 - v] = tau**2 * m**2`` when the arm's rate
+is multiplied by mean-one factors of relative variance ``tau**2``. Both arms are assumed equally noisy (they run
+the same service on the same kind of hosts), so their windows are pooled into one moment estimate of ``tau**2``
+and its one-sided 80 % upper bound (:func:`kappa_upper_bound`, uncapped, with ``m**2/v`` in the place of
+``k - 1``). :func:`arms_kappa` turns it into a ``kappa`` for the canary's request share, and ``kappa`` is the
+smaller of the two bounds (each 1 while it has no information). So a canary failing 5 % against a clean
+baseline is tempered by what its own steady windows show, not counted as one error per window; and shared
+noise (bursts on both arms), which inflates each arm's ``tau**2`` but cancels in the split, leaves the first
+bound in charge. The conversion is conservative (the true ``kappa`` of log-normal noise is below it at every
+share) because with two or three windows the moment estimate is itself very noisy.
+
+Restarted tests (watching after a pass): ``restarts`` starts a new test at given window ends (a release
+restarts it at each later step). ``M_j``, test ``j``'s tempered mixture likelihood ratio, is 1 before its
+start; ``E = sum_j w_j M_j`` plus the weight of the tests not started yet (:func:`restart_log_weights`, the
+weights sum to 1) is then a nonnegative supermartingale with ``E_0 = 1`` under ``p_c <= p_b`` (restart times are
+stopping times), so failing at ``ln E >= ln(1/alpha)`` keeps ``P(ever fail) <= alpha`` over the whole release
+however many tests are restarted. Only the last test can pass, on its own windows, so a canary that passed a step
+must pass again on the next step's data, and a regression that starts after a pass is judged on data the good
+minutes do not outweigh. The price: the first test keeps ``1 - RESTART_SHARE`` of the weight (0.1 nats of
+evidence), restarted tests 5 %, 2.5 %, ... of it (3.0, 3.7, ... nats more than a fresh test).
 
 Decisions are read along the windows in time order: the first window where a boundary is crossed decides
 (fail before pass in the same window; pass only in windows ending at or after ``min_end``). Re-running on more
@@ -509,6 +533,8 @@ def _evidence(state, log_mixture):
         'log_lr_untempered': _finite_or_none(state.sums[0]),
         'pass_threshold': design.pass_threshold,
         'dispersion_kappa': state.kappa,
+        'dispersion_kappa_split': state.conditional_kappa,
+        'dispersion_kappa_arms': state.arm_kappa,
         'dispersion_kappa_estimate': _finite_or_none(state.kappa_estimate),
         'dispersion_factor': state.phi,
         'rate_floor': design.rate_floor,

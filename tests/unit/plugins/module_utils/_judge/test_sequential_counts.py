@@ -17,6 +17,7 @@ from ansible_collections.canary.release.plugins.module_utils._judge.sequential_c
     evaluate_counts,
     kappa_upper_bound,
     log_sum_exp,
+    restart_log_weights,
     rate_bound_log_e,
 )
 
@@ -238,10 +239,11 @@ def test_dispersion_bound_is_wider_with_fewer_windows():
     few = evaluate_counts(cells[:4], design).evidence
     many = evaluate_counts(cells, design).evidence
     assert few['windows'] == 4 and many['windows'] > 10
-    assert few['dispersion_kappa'] > few['dispersion_kappa_estimate'] > 0.0
-    assert many['dispersion_kappa'] > many['dispersion_kappa_estimate'] > 0.0
-    assert few['dispersion_kappa'] - few['dispersion_kappa_estimate'] \
-        > 2.0 * (many['dispersion_kappa'] - many['dispersion_kappa_estimate'])
+    assert few['dispersion_kappa_split'] > few['dispersion_kappa_estimate'] > 0.0
+    assert many['dispersion_kappa_split'] > many['dispersion_kappa_estimate'] > 0.0
+    assert few['dispersion_kappa_split'] - few['dispersion_kappa_estimate'] \
+        > 2.0 * (many['dispersion_kappa_split'] - many['dispersion_kappa_estimate'])
+
 
 
 def test_windows_are_count_windows_with_valid_counts():
@@ -309,3 +311,81 @@ def test_dispersion_correction_never_fails_earlier_than_the_raw_test(rows):
         # Without passes, the raw test has failed by the same window.
         raw = evaluate_counts(cells, CountsDesign(dispersion=False), min_end=float('inf'))
         assert raw.decision == 'fail' and raw.decided_at <= tempered.decided_at
+
+
+def clean_baseline_cells(rng, windows, canary_requests, baseline_requests, canary_rate, seconds=15.0):
+    """A canary failing ``canary_rate`` of its requests against a baseline without a single error."""
+    return [CountWindow(seconds * (index + 1), float(canary_requests),
+                        float(sum(rng.random() < canary_rate for _request in range(canary_requests))),
+                        float(baseline_requests), 0.0) for index in range(windows)]
+
+
+def test_clean_baseline_is_judged_on_the_canary_own_noise():
+    # 10 canary req/s failing 5 % against a baseline 3x its size with no error at all, 15-s windows. The split of
+    # errors says nothing about noise (the baseline has none), so the arms' own windows bound it: the canary's
+    # steady counts give a small kappa after three windows, and the fail comes within four (60 s of data).
+    cells = clean_baseline_cells(random.Random(3), 8, 150, 450, 0.05)
+    result = evaluate_counts(cells, CountsDesign())
+    evidence = result.evidence
+    assert result.decision == 'fail' and result.decided_at <= 60.0, evidence
+    assert evidence['baseline_errors'] == 0 and evidence['dispersion_kappa_split'] == 1.0
+    assert evidence['dispersion_kappa'] == evidence['dispersion_kappa_arms'] < 0.2
+    # Before any window informs a bound, a window counts as one error: the first window alone cannot fail.
+    first = evaluate_counts(cells[:1], CountsDesign())
+    assert first.decision is None and first.evidence['dispersion_kappa'] == 1.0
+    assert first.evidence['dispersion_factor'] == pytest.approx(cells[0].canary_errors)
+
+
+def test_shared_noise_leaves_the_split_bound_in_charge():
+    # Both arms' rates jump together (shared bursts, x10 every other window): each arm alone looks very noisy,
+    # but the split of errors between the arms stays binomial, so the split's bound is the one used.
+    rng = random.Random(11)
+    cells = []
+    for index in range(30):
+        rate = 0.05 if index % 2 else 0.005
+        cells.append(CountWindow(float(index + 1), 400.0, float(sum(rng.random() < rate for _r in range(400))),
+                                 400.0, float(sum(rng.random() < rate for _r in range(400)))))
+    evidence = evaluate_counts(cells, CountsDesign(rate_floor=0.0)).evidence
+    assert evidence['dispersion_kappa_arms'] == 1.0 > evidence['dispersion_kappa_split']
+    assert evidence['dispersion_kappa'] == evidence['dispersion_kappa_split']
+
+
+def test_restart_weights_sum_to_one():
+    for restarts in range(6):
+        weights, reserve = restart_log_weights(restarts)
+        assert len(weights) == restarts + 1
+        assert math.fsum(math.exp(value) for value in weights + [reserve]) == pytest.approx(1.0, abs=1e-12)
+    assert restart_log_weights(0) == ([math.log(0.9)], math.log(0.1))
+
+
+def test_restarted_test_catches_a_regression_after_a_pass():
+    # 40 windows of a healthy canary (both arms 2 %), then it turns 4x worse. Read as one test, the good windows
+    # passed it long before; restarted at window 41 (where a release's next step begins), the new test fails.
+    rng = random.Random(5)
+    cells = []
+    for index in range(80):
+        canary_rate = 0.02 if index < 40 else 0.08
+        cells.append(CountWindow(float(index + 1), 500.0,
+                                 float(sum(rng.random() < canary_rate for _r in range(500))), 1500.0,
+                                 float(sum(rng.random() < 0.02 for _r in range(1500)))))
+    one_test = evaluate_counts(cells, CountsDesign())
+    assert one_test.decision == 'pass' and one_test.decided_at <= 40.0
+    watched = evaluate_counts(cells, CountsDesign(), restarts=[41.0])
+    assert watched.decision == 'fail' and watched.decided_at >= 41.0
+    assert watched.evidence['restarts'] == 1
+    # Still healthy after the restart: the restarted test passes on its own windows only, after the restart.
+    healthy = [CountWindow(cell.end, cell.canary_requests, cell.baseline_errors / 3.0, cell.baseline_requests,
+                           cell.baseline_errors) for cell in cells]
+    again = evaluate_counts(healthy, CountsDesign(), restarts=[41.0])
+    assert again.decision == 'pass' and again.decided_at > 41.0
+    assert again.evidence['current_canary_requests'] == 500.0 * (again.decided_at - 40.0)
+
+
+def test_restarts_are_checked():
+    cells = [CountWindow(1.0, 100.0, 1.0, 100.0, 1.0)]
+    with pytest.raises(CountsTestError, match='increasing'):
+        evaluate_counts(cells, restarts=[5.0, 3.0])
+    with pytest.raises(CountsTestError, match='finite number'):
+        evaluate_counts(cells, restarts=[float('nan')])
+    with pytest.raises(CountsTestError, match='finite number'):
+        evaluate_counts(cells, restarts=['soon'])
