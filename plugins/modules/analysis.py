@@ -52,6 +52,28 @@ options:
       - End of the analysis, in the forms of O(start_time). Default now.
       - Set it to replay a past canary. The verdict is then the one a poll at that moment would have returned.
     type: raw
+  restarts:
+    description:
+      - Times at which the C(errors) and C(latency) tests restart, in the forms of O(start_time) (RFC 3339 or unix
+        seconds), each after O(start_time) and after the one before it. The C(canary.release.rollout) role passes the
+        start of every step after the first, so that a canary that passed a step is judged again on the next step's
+        own data, and a regression that begins after a pass is caught.
+      - A restart at time R starts a new test with the first window that starts at or after R (a restart exactly on
+        a window boundary starts that window).
+      - Fail - every window since O(start_time) still counts. The evidence of the test from O(start_time) and of every
+        restarted test is summed into one always-valid test, so the chance of failing a good canary stays at most
+        O(alpha) however many restarts there are. The first test keeps 90 % of O(alpha), the restarted ones 5 %,
+        2.5 %, 1.25 % and so on.
+      - Pass - only the test of the latest restart can pass, on the windows since that restart alone (its own
+        likelihood ratio, and the O(rate_floor) route on the canary requests since then). Until its first window is
+        complete nothing can pass. O(min_duration) still counts from O(start_time).
+      - C(threshold) metrics are not affected. The reasons say which data a pass was judged on, and each test's
+        evidence has C(restarts) (how many restarted tests have begun) and the canary counts since the latest
+        restart.
+      - A restart more than 5 minutes after O(end_time) (default now) is an error, as it is for O(start_time).
+    type: list
+    elements: raw
+    default: []
   window:
     description:
       - Length of the comparison windows, in seconds or as a duration (V(30s), V(1m)). At least the scrape
@@ -305,6 +327,21 @@ EXAMPLES = r'''
   retries: 65
   delay: 60
 
+- name: Step 2 of a release - fail on everything since the canary started, pass only on the data since step 2 began
+  canary.release.analysis:
+    url: http://prometheus.example.com:9090
+    start_time: "2024-05-01T12:00:00Z"  # step 0 began
+    restarts:
+      - "2024-05-01T12:10:00Z"  # step 1 began
+      - "2024-05-01T12:20:00Z"  # step 2 began
+    max_duration: 1h
+    metrics:
+      - name: http_errors
+        kind: errors
+        requests: http_requests_total{job="web", ${track}}
+        errors: http_requests_total{job="web", ${track}, code=~"5.."}
+  register: analysis
+
 - name: Queries per arm, when the arms differ by more than one selector
   canary.release.analysis:
     url: http://prometheus.example.com:9090
@@ -355,7 +392,11 @@ metrics:
     - C(evidence) of a test has the counts (C(canary_requests), C(canary_errors), C(baseline_requests),
       C(baseline_errors), the rates), C(ratio_estimate), C(log_mixture_lr) and C(fail_threshold), C(log_lr) and
       C(pass_threshold), C(e_value), C(canary_rate_upper) and C(rate_floor), C(dispersion_factor), C(route),
-      C(windows) and C(data_notes) (counter resets, dropped gaps, new series). A guard's has C(samples),
+      C(windows) and C(data_notes) (counter resets, dropped gaps, new series).
+    - With O(restarts), a test's evidence also has C(restarts) (the restarted tests begun so far),
+      C(current_canary_requests) and C(current_canary_errors) (since the latest restart) and
+      C(current_log_mixture_lr) (the latest test's own mixture); C(log_lr) and C(canary_rate_upper) are the latest
+      test's, C(log_mixture_lr) sums every test's. A guard's has C(samples),
       C(last_value), C(breached_at) and C(breach_value).
   returned: success
   type: list
@@ -388,6 +429,25 @@ now:
   returned: success
   type: float
   sample: 1714565040.0
+restarts:
+  description: O(restarts) in unix seconds (rounded to the millisecond), oldest first.
+  returned: success
+  type: list
+  elements: float
+  sample: [1714565400.0, 1714566000.0]
+restarts_rfc3339:
+  description: O(restarts) as RFC 3339 UTC.
+  returned: success
+  type: list
+  elements: str
+  sample: ["2024-05-01T12:10:00Z", "2024-05-01T12:20:00Z"]
+test_start:
+  description:
+    - Where the data the tests can pass on begins, unix seconds - the start of the first window of the latest
+      restart, or O(start_time) without O(restarts).
+  returned: success, unless O(validate_only=true)
+  type: float
+  sample: 1714566000.0
 start_time_rfc3339:
   description: O(start_time) as RFC 3339 UTC.
   returned: success
@@ -531,6 +591,7 @@ def argument_spec():
         baseline_track=dict(type='str'),
         start_time=dict(type='raw', required=True),
         end_time=dict(type='raw'),
+        restarts=dict(type='list', elements='raw', default=[]),
         window=dict(type='raw'),
         step=dict(type='raw'),
         alpha=dict(type='float', default=DEFAULTS['alpha']),

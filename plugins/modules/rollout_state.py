@@ -579,9 +579,10 @@ action:
     - V(deploy) - put the new version on the canary hosts, then report V(deployed).
     - V(traffic) - send C(weight) percent to the canary for step C(step), then report V(traffic_set).
     - V(analyse) - judge step C(step) from C(start_time) (UTC, the first step's start) until C(stop_after)
-      seconds after it (the end of the step's pause); C(until_decided) (wait for a decision), C(max_duration),
-      C(deadline_extension) (seconds after C(start_time) of the newest approval) and C(deadline) (their sum);
-      then report V(judged).
+      seconds after it (the end of the step's pause), with C(restarts) (UTC, the start of every step after the
+      first up to this one - a pass is judged on this step's own data; empty in check mode); C(until_decided)
+      (wait for a decision), C(max_duration), C(deadline_extension) (seconds after C(start_time) of the newest
+      approval) and C(deadline) (their sum); then report V(judged).
     - V(wait) - a step without analysis waits C(seconds) more, then report V(waited).
     - V(approve) - step C(step) waits for a human (C(reason)); C(mode) V(prompt) asks (report V(decided), or
       V(held) without an answer), V(end) ends the run (report V(held)).

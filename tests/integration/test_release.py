@@ -296,6 +296,11 @@ def test_good_version_killed_mid_step_resumes_waits_for_approval_and_is_promoted
     assert paused['status'] == 'paused' and lock(state_dir) is None
     assert paused['steps'][1]['verdict'] == 'awaiting_approval'
     assert paused['steps'][1]['started_at'] == killed_at['steps'][1]['started_at']  # resumed, not restarted
+    # step 1 is judged with a restart at its start: fail on everything since step 0, pass on step 1's own data
+    judged = [task['result'] for task in gate.tasks if task['name'].endswith('Judge the canary against the baseline')]
+    assert judged[-1]['restarts_rfc3339'] == [killed_at['steps'][1]['started_at']], judged[-1]
+    tests = [metric for metric in judged[-1]['metrics'] if metric['kind'] != 'threshold']
+    assert tests and all(metric['evidence']['restarts'] == 1 for metric in tests), tests
     resumed = [event['message'] for event in paused['events'] if ': resumed at step 1 (50 %) by run ' in event['message']]
     assert len(resumed) == 1, paused['events']
     assert any('took over the stale lock of sample: pid %d' % first.process.pid in warning

@@ -23,7 +23,12 @@ from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_
     build_plan,
     period_warnings,
 )
-from ansible_collections.canary.release.plugins.module_utils._judge.judge import JudgeError, judge, judge_design
+from ansible_collections.canary.release.plugins.module_utils._judge.judge import (
+    JudgeError,
+    judge,
+    judge_design,
+    restart_window_ends,
+)
 from ansible_collections.canary.release.plugins.module_utils._judge.latency_counts import LE_LABEL
 from ansible_collections.canary.release.plugins.module_utils._judge.metric_definition import DEFAULT_WINDOW
 from ansible_collections.canary.release.plugins.module_utils._sources.metric_series import MetricSeriesError, normalize_series_list
@@ -48,15 +53,45 @@ FUTURE_START_TOLERANCE = 300.0
 DEFAULTS = {
     'end_time': None, 'window': None, 'step': None, 'alpha': DEFAULT_ALPHA, 'beta': DEFAULT_BETA,
     'max_ratio': DEFAULT_MAX_RATIO, 'rate_floor': DEFAULT_RATE_FLOOR, 'dispersion': True, 'min_duration': 0.0,
-    'max_duration': None, 'canary_track': None, 'baseline_track': None, 'validate_only': False,
+    'max_duration': None, 'canary_track': None, 'baseline_track': None, 'validate_only': False, 'restarts': [],
 }
 
 
-def _time(options, name, now):
+def _parsed_time(value, name, now):
     try:
-        return round(parse_time(options[name], now=now), 3)
+        return round(parse_time(value, now=now), 3)
     except TimeSpecError as error:
         raise AnalysisRequestError('%s: %s' % (name, error))
+
+
+def _time(options, name, now):
+    return _parsed_time(options[name], name, now)
+
+
+def _future(stamp, name, end):
+    """A time further than :data:`FUTURE_START_TOLERANCE` after ``end`` is an error naming ``name``."""
+    if stamp > end + FUTURE_START_TOLERANCE:
+        raise AnalysisRequestError('%s %s is after end_time %s: check the time zone (a date-time without offset is '
+                                   'UTC)' % (name, format_rfc3339(stamp), format_rfc3339(end)))
+
+
+def _restarts(options, end, now):
+    """The restart times (unix seconds, rounded to ms) of ``restarts``; their order and their place after the start
+    are the judge's rule (:func:`~.judge.restart_window_ends`), checked once the window is known."""
+    value = options.get('restarts')
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise AnalysisRequestError('restarts must be a list of times (RFC 3339 or unix seconds), got %r' % (value,))
+    stamps = []
+    for position, item in enumerate(value):
+        name = 'restarts[%d]' % position
+        if item is None or item == '':
+            raise AnalysisRequestError('%s is empty: give a time (RFC 3339 or unix seconds)' % name)
+        stamp = _parsed_time(item, name, now)
+        _future(stamp, name, end)
+        stamps.append(stamp)
+    return stamps
 
 
 def _duration(options, name, positive=False):
@@ -74,15 +109,13 @@ def _duration(options, name, positive=False):
 
 def resolve_times(options, now):
     """``start``, ``end`` (unix seconds, rounded to ms), ``window`` (None when not given, see
-    :func:`default_window`), ``min_duration``, ``max_duration``, ``deadline`` and ``fetch_end`` (the end, or the
-    deadline when earlier) from the options."""
+    :func:`default_window`), ``min_duration``, ``max_duration``, ``deadline``, ``fetch_end`` (the end, or the
+    deadline when earlier) and ``restarts`` (unix seconds) from the options."""
     if options.get('start_time') is None:
         raise AnalysisRequestError('start_time is required (the moment the canary started taking traffic)')
     start = _time(options, 'start_time', now)
     end = round(float(now), 3) if options.get('end_time') is None else _time(options, 'end_time', now)
-    if start > end + FUTURE_START_TOLERANCE:
-        raise AnalysisRequestError('start_time %s is after end_time %s: check the time zone (a date-time without '
-                                   'offset is UTC)' % (format_rfc3339(start), format_rfc3339(end)))
+    _future(start, 'start_time', end)
     window = _duration(options, 'window', positive=True)
     min_duration = _duration(options, 'min_duration') or 0.0
     max_duration = _duration(options, 'max_duration')
@@ -92,7 +125,7 @@ def resolve_times(options, now):
     deadline = None if max_duration is None else start + max_duration
     fetch_end = end if deadline is None else min(end, deadline)
     return {'start': start, 'end': end, 'window': window, 'min_duration': min_duration, 'max_duration': max_duration,
-            'deadline': deadline, 'fetch_end': fetch_end}
+            'deadline': deadline, 'fetch_end': fetch_end, 'restarts': _restarts(options, end, now)}
 
 
 def default_window(plan):
@@ -159,6 +192,10 @@ def run_analysis(options, prometheus_client=None, cloudwatch_call=None, now=None
                       baseline_track=options['baseline_track'])
     if times['window'] is None:
         times['window'] = default_window(plan)
+    try:
+        restart_window_ends(times['restarts'], times['start'], times['window'])
+    except JudgeError as error:
+        raise AnalysisRequestError(str(error))
     warnings = period_warnings(plan, times['window'])
     fetched, step = fetch_plan(plan, times['start'], times['fetch_end'], times['window'],
                                prometheus_client=prometheus_client, cloudwatch_call=cloudwatch_call,
@@ -167,6 +204,7 @@ def run_analysis(options, prometheus_client=None, cloudwatch_call=None, now=None
         'valid': True,
         'start_time_rfc3339': format_rfc3339(times['start']),
         'end_time_rfc3339': format_rfc3339(times['end']),
+        'restarts_rfc3339': [format_rfc3339(stamp) for stamp in times['restarts']],
         'step': step,
         'queries': query_report(plan, fetched),
         'api_calls': {'prometheus': fetched.prometheus_queries, 'cloudwatch': fetched.cloudwatch_calls},
@@ -179,7 +217,7 @@ def run_analysis(options, prometheus_client=None, cloudwatch_call=None, now=None
             'metrics': [dict(name=entry.name, kind=entry.kind, provider=entry.provider, on_no_data=entry.on_no_data,
                              options=entry.options) for entry in plan.metrics],
             'start_time': times['start'], 'now': times['end'], 'elapsed': times['end'] - times['start'],
-            'deadline': times['deadline'],
+            'deadline': times['deadline'], 'restarts': times['restarts'],
             'window': times['window'], 'alpha': design.alpha, 'beta': design.beta,
         }
         result.update(common)
@@ -189,7 +227,8 @@ def run_analysis(options, prometheus_client=None, cloudwatch_call=None, now=None
         raise AnalysisRequestError('; '.join(problems))
     try:
         result = judge(judge_metrics(plan, fetched), times['start'], times['end'], window=times['window'],
-                       min_duration=times['min_duration'], max_duration=times['max_duration'], design=design)
+                       min_duration=times['min_duration'], max_duration=times['max_duration'], design=design,
+                       restarts=times['restarts'])
     except JudgeError as error:
         raise AnalysisRequestError(str(error))
     result.update(common)

@@ -39,6 +39,13 @@ Rules
       ``min_duration`` has elapsed (a test only passes in windows ending after ``start_time + min_duration``).
       Otherwise ``inconclusive`` once ``now >= start_time + max_duration``: an undecided test, or a metric still
       holding for data, never turns into a silent pass. Otherwise ``continue``.
+    * ``restarts`` (unix times, increasing, after ``start_time``; a release passes the start of every step after
+      its first) restart the counting tests: a restart at ``r`` starts a new test with the first window that starts
+      at or after ``r`` (:func:`restart_window_ends`). Every window since ``start_time`` still counts to fail (all
+      tests' evidence in one e-process, see :func:`~.sequential_counts.evaluate_counts`), but a test passes only on
+      the windows since the latest restart, and not before its first window is complete (a restart after ``now``
+      blocks a pass until then). The reasons say so. ``min_duration`` still counts from ``start_time``; guards are
+      not affected.
 
 Every metric entry has ``name``, ``kind``, ``status`` (``pass``, ``fail``, ``continue``, ``no_data`` for tests;
 ``ok``, ``fail``, ``no_data`` for guards), ``decided_at``, a one-line ``reason`` and ``evidence``.
@@ -49,7 +56,11 @@ import math
 
 from ansible_collections.canary.release.plugins.module_utils._common.json_safe import json_safe
 from ansible_collections.canary.release.plugins.module_utils._sources.metric_series import MetricSeriesError
-from ansible_collections.canary.release.plugins.module_utils._judge.counter_windows import CounterWindowError, count_windows
+from ansible_collections.canary.release.plugins.module_utils._judge.counter_windows import (
+    CounterWindowError,
+    count_windows,
+    window_index,
+)
 from ansible_collections.canary.release.plugins.module_utils._judge.latency_counts import LatencyCountsError, slow_windows
 from ansible_collections.canary.release.plugins.module_utils._judge.metric_definition import (
     DEFAULT_WINDOW,
@@ -67,6 +78,7 @@ from ansible_collections.canary.release.plugins.module_utils._judge.sequential_c
     evaluate_counts,
 )
 from ansible_collections.canary.release.plugins.module_utils._judge.threshold_guard import ThresholdGuardError, check_threshold
+from ansible_collections.canary.release.plugins.module_utils.time_spec import format_rfc3339
 
 _INPUT_ERRORS = (CounterWindowError, LatencyCountsError, MetricSeriesError, ThresholdGuardError, CountsTestError)
 
@@ -115,6 +127,36 @@ def metric_windows(definition, canary, baseline, start, end, window):
     raise JudgeError('metric %r: only errors and latency metrics have windows' % (definition.name,))
 
 
+def restart_window_ends(restarts, start_time, window):
+    """The end of the first window of each restarted test: ``[start_time + (k + 1) * window, ...]`` where window
+    ``k`` is the first that starts at or after the restart (a restart on a window boundary starts that window).
+
+    ``restarts`` is a list of unix times (None: no restart), each after ``start_time`` and after the one before it.
+    Raises :class:`JudgeError` naming the restart. A restart after the data (after ``now`` or the deadline) is
+    valid: its test has no window yet, so nothing can pass until it has.
+    """
+    if restarts is None:
+        return []
+    if not isinstance(restarts, (list, tuple)):
+        raise JudgeError('restarts must be a list of unix times (the start of every step after the first), got %r'
+                         % (restarts,))
+    ends = []
+    previous, previous_name = start_time, 'start_time'
+    for position, value in enumerate(restarts):
+        name = 'restarts[%d]' % position
+        try:
+            value = number(value, name)
+        except ValueError as error:
+            raise JudgeError(str(error))
+        if value <= previous:
+            raise JudgeError('%s (%s) must be after %s (%s): a restart begins a new test later in the release, and '
+                             'restarts are in increasing order' % (name, format_rfc3339(value), previous_name,
+                                                                   format_rfc3339(previous)))
+        ends.append(start_time + (window_index(value, start_time, window) + 2) * window)
+        previous, previous_name = value, name
+    return ends
+
+
 def _percent(rate):
     return 'n/a' if rate is None else '%.3g%%' % (100.0 * rate)
 
@@ -134,25 +176,55 @@ def _fmt(value):
     return 'n/a' if value is None else '%.3g' % value
 
 
-def _test_reason(name, result):
+def _latest_restart(evidence, settings):
+    """``(latest, begun)`` of a test: ``latest`` names the data of the latest restarted test that has begun (its
+    first window is complete), None when none has; ``begun`` is whether that is the last restart, the test a pass
+    is judged on (always True without restarts)."""
+    ends, number = settings['restart_ends'], evidence['restarts']
+    latest = None
+    if number:
+        latest = 'data since %s (restart %d)' % (format_rfc3339(ends[number - 1] - settings['window']), number)
+    return latest, number >= len(ends)
+
+
+def _test_reason(name, result, settings):
     evidence = result.evidence
     summary = _test_summary(evidence)
     ratio = evidence['ratio_estimate']
     ratio_text = '' if ratio is None else ', ratio %s' % _fmt(ratio)
+    latest, begun = _latest_restart(evidence, settings)
     if result.decision == 'fail':
-        return ('%s: %s%s; log mixture LR %s >= %s (ratio >= %s is likely)'
-                % (name, summary, ratio_text, _fmt(evidence['log_mixture_lr']), _fmt(evidence['fail_threshold']),
-                   _fmt(evidence['max_ratio'])))
+        reason = ('%s: %s%s; log mixture LR %s >= %s (ratio >= %s is likely)'
+                  % (name, summary, ratio_text, _fmt(evidence['log_mixture_lr']), _fmt(evidence['fail_threshold']),
+                     _fmt(evidence['max_ratio'])))
+        if evidence['restarts']:
+            reason += ('; summed over the test from start_time and %d restarted; on %s: canary %s/%s, log mixture '
+                       'LR %s' % (evidence['restarts'], latest, _count(evidence['current_canary_errors']),
+                                  _count(evidence['current_canary_requests']),
+                                  _fmt(evidence['current_log_mixture_lr'])))
+        return reason
+    judged = '' if latest is None else '; judged on %s' % latest
     if result.decision == 'pass' and result.route == 'ratio':
-        return ('%s: %s%s; log LR of ratio %s %s <= %s'
-                % (name, summary, ratio_text, _fmt(evidence['max_ratio']), _fmt(evidence['log_lr']),
-                   _fmt(evidence['pass_threshold'])))
+        return ('%s: %s%s%s%s log LR of ratio %s %s <= %s'
+                % (name, summary, ratio_text, judged, ':' if judged else ';', _fmt(evidence['max_ratio']),
+                   _fmt(evidence['log_lr']), _fmt(evidence['pass_threshold'])))
     if result.decision == 'pass':
-        return ('%s: %s; canary rate upper bound %s < floor %s'
-                % (name, summary, _percent(evidence['canary_rate_upper']), _percent(evidence['rate_floor'])))
-    return ('%s: undecided, %s%s; log LR %s (pass at %s), log mixture LR %s (fail at %s)'
-            % (name, summary, ratio_text, _fmt(evidence['log_lr']), _fmt(evidence['pass_threshold']),
-               _fmt(evidence['log_mixture_lr']), _fmt(evidence['fail_threshold'])))
+        current = ';'
+        if latest is not None:
+            current = ': canary %s/%s,' % (_count(evidence['current_canary_errors']),
+                                           _count(evidence['current_canary_requests']))
+        return ('%s: %s%s%s canary rate upper bound %s < floor %s'
+                % (name, summary, judged, current, _percent(evidence['canary_rate_upper']),
+                   _percent(evidence['rate_floor'])))
+    if not begun:
+        pass_text = ('no pass before the first window since restart %d is complete (%s)'
+                     % (len(settings['restart_ends']), format_rfc3339(settings['restart_ends'][-1])))
+    else:
+        on_latest = '' if latest is None else ' on ' + latest
+        pass_text = 'log LR%s %s (pass at %s)' % (on_latest, _fmt(evidence['log_lr']), _fmt(evidence['pass_threshold']))
+    return ('%s: undecided, %s%s; %s, log mixture LR %s (fail at %s)'
+            % (name, summary, ratio_text, pass_text, _fmt(evidence['log_mixture_lr']),
+               _fmt(evidence['fail_threshold'])))
 
 
 def _has_data(windows):
@@ -179,12 +251,13 @@ def _judge_test(metric, definition, entry, settings, design):
     entry['evidence']['data_notes'] = windowed.notes
     if not _has_data(windowed.windows):
         return _no_data(entry, entry['on_no_data'], 'no window where both arms served requests')
-    result = evaluate_counts(windowed.windows, design, min_end=settings['min_end'])
+    result = evaluate_counts(windowed.windows, design, min_end=settings['min_end'],
+                             restarts=settings['restart_ends'])
     entry['evidence'].update(result.evidence)
     entry['evidence']['route'] = result.route
     entry['decided_at'] = result.decided_at
     entry['status'] = result.decision or 'continue'
-    entry['reason'] = _test_reason(entry['name'], result)
+    entry['reason'] = _test_reason(entry['name'], result, settings)
     return entry
 
 
@@ -253,13 +326,15 @@ def _definitions(metrics):
 
 def judge(metrics, start_time, now, window=DEFAULT_WINDOW, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA,
           min_duration=0.0, max_duration=None, max_ratio=DEFAULT_MAX_RATIO, rate_floor=DEFAULT_RATE_FLOOR,
-          dispersion=True, design=None):
+          dispersion=True, design=None, restarts=None):
     """Judge the canary from ``metrics`` (list of dicts, see the module docstring); times in unix seconds.
 
     ``window`` is the window length in seconds (at least the scrape interval / CloudWatch period).
     ``alpha``, ``beta``, ``max_ratio``, ``rate_floor`` and ``dispersion`` make the module-wide design (or pass
-    ``design``, from :func:`judge_design`); a metric may override the last three. Returns a JSON-safe dict
-    (non-finite numbers as :func:`~.json_safe.json_safe` writes them).
+    ``design``, from :func:`judge_design`); a metric may override the last three. ``restarts`` (unix times, see
+    the module docstring and :func:`restart_window_ends`) restart the counting tests. Returns a JSON-safe dict
+    (non-finite numbers as :func:`~.json_safe.json_safe` writes them); ``restarts`` and ``test_start`` in it are the
+    restart times and the start of the data the tests pass on (``start_time`` without restarts).
     """
     try:
         for name, value in (('start_time', start_time), ('now', now), ('window', window), ('min_duration', min_duration)):
@@ -271,6 +346,7 @@ def judge(metrics, start_time, now, window=DEFAULT_WINDOW, alpha=DEFAULT_ALPHA, 
         max_duration = number(max_duration, 'max_duration', minimum=0.0)
     except ValueError as error:
         raise JudgeError(str(error))
+    restart_ends = restart_window_ends(restarts, start_time, window)
     if design is None:
         design = judge_design(alpha=alpha, beta=beta, max_ratio=max_ratio, rate_floor=rate_floor,
                               dispersion=dispersion)
@@ -281,6 +357,7 @@ def judge(metrics, start_time, now, window=DEFAULT_WINDOW, alpha=DEFAULT_ALPHA, 
     settings = {
         'start_time': start_time, 'now': now, 'end': end, 'window': window, 'deadline': deadline,
         'min_end': start_time + min_duration, 'alpha_per_metric': design.alpha / tests if tests else design.alpha,
+        'restart_ends': restart_ends,
     }
     entries = []
     for metric, definition in zip(metrics, definitions):
@@ -316,6 +393,8 @@ def judge(metrics, start_time, now, window=DEFAULT_WINDOW, alpha=DEFAULT_ALPHA, 
         'deadline': deadline,
         'window': window,
         'windows': max(0, int(math.floor((end - start_time) / window + 1e-9))),
+        'restarts': [float(value) for value in restarts or ()],
+        'test_start': restart_ends[-1] - window if restart_ends else start_time,
         'alpha': design.alpha,
         'alpha_per_metric': settings['alpha_per_metric'],
         'beta': design.beta,

@@ -30,8 +30,8 @@ not give, a verdict for a step that has not begun, anything but ``begun`` on a f
 returns the same action (a replay).
 
 **Actions** (``{'kind': ..., 'label': ...}``): ``deploy``, ``traffic {step, weight}``, ``analyse {step,
-start_time, stop_after, until_decided, deadline_extension, deadline, max_duration}``, ``wait {step, seconds}``,
-``approve {step, reason, mode}``, ``rollback {reason}``, ``promote {message}``, ``done {outcome, reason}``.
+start_time, restarts, stop_after, until_decided, deadline_extension, deadline, max_duration}``, ``wait {step,
+seconds}``, ``approve {step, reason, mode}``, ``rollback {reason}``, ``promote {message}``, ``done {outcome, reason}``.
 
 **Check mode** simulates a run that changes nothing: the would-be writes shape the returned record (the role passes
 it back with the next event), nothing holds and nothing this run judges rolls back - a fail, an inconclusive
@@ -339,7 +339,8 @@ class _Walk(object):
         The judge reads from the first step's start (evidence accumulates over the steps and survives a crash;
         ``now`` in check mode, where nothing was recorded); a pass is held until the end of this step's pause
         (``stop_after``, seconds after that start); every approval gives the judge a fresh ``max_duration`` from
-        the approval (``deadline_extension``: the newest approval's time after the start)."""
+        the approval (``deadline_extension``: the newest approval's time after the start). The judge restarts its
+        tests at the start of every later step up to this one (``restarts``, see :func:`_restarts`)."""
         step = self.planned(index)
         entry = step_entry(self.record, index) or {}
         if self.check_mode:
@@ -358,7 +359,8 @@ class _Walk(object):
         return {'kind': ANALYSE, 'step': index, 'start_time': format_time(start),
                 'stop_after': (step_start - start) + step['pause'], 'until_decided': self.plan['require_pass'],
                 'deadline_extension': extension, 'max_duration': self.plan['max_duration'],
-                'deadline': self.plan['max_duration'] + extension, 'label': self.label(index)}
+                'deadline': self.plan['max_duration'] + extension, 'label': self.label(index),
+                'restarts': [] if self.check_mode else _restarts(self.record, index, start, self.now)}
 
     def after_verdict(self, index):
         """What follows the verdict now recorded for step ``index``: the next step (or promote) when it is done, a
@@ -395,6 +397,20 @@ class _Walk(object):
 def _time_of(text, default):
     stamp = parse_time(text)
     return default if stamp is None else stamp
+
+
+def _restarts(record, index, start, now):
+    """The judge's restarts at step ``index``: the start (``started_at``, else ``at``, else ``now``) of every step
+    from 1 to ``index``, as the record writes times. Everything since ``start`` (the first step's) still counts to
+    fail; a pass is judged on the data since the latest restart, this step's own. A step that began in the same
+    second as the one before it (or earlier: a clock that stepped back) adds no restart, so they increase."""
+    stamps = []
+    for later in range(1, index + 1):
+        entry = step_entry(record, later) or {}
+        stamp = _time_of(entry.get('started_at') or entry.get('at'), now)
+        if stamp > (stamps[-1] if stamps else start):
+            stamps.append(stamp)
+    return [format_time(stamp) for stamp in stamps]
 
 
 def _outcome(action):

@@ -10,9 +10,12 @@ import socket
 
 import pytest
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_request import AnalysisRequestError
 from ansible_collections.canary.release.plugins.module_utils._analysis.analysis_run import resolve_times, run_analysis
 from ansible_collections.canary.release.plugins.module_utils._sources.prometheus_api import PrometheusClient
+from ansible_collections.canary.release.plugins.modules import analysis as analysis_module
 from tests.support.prometheus_stub import PrometheusStub
 
 T0 = 1700000000.0
@@ -198,6 +201,12 @@ def test_cloudwatch_factory_is_only_called_when_needed(stub):
     ({'alpha': 1.5}, 'alpha must be a number strictly between 0 and 1'),
     ({'max_ratio': 0.5}, 'max_ratio must be a number > 1'),
     ({'step': 7}, 'step 7s must divide window 60s'),
+    ({'restarts': ['yesterday']}, 'restarts[0]: invalid time'),
+    ({'restarts': [T0 + 60, '']}, 'restarts[1] is empty'),
+    ({'restarts': 'T0 + 60'}, 'restarts must be a list of times'),
+    ({'restarts': [T0]}, 'restarts[0] (2023-11-14T22:13:20Z) must be after start_time (2023-11-14T22:13:20Z)'),
+    ({'restarts': [T0 + 120, '2023-11-14T22:14:20Z']}, 'restarts[1] (2023-11-14T22:14:20Z) must be after restarts[0]'),
+    ({'restarts': [T0 + 3600]}, 'restarts[0] 2023-11-14T23:13:20Z is after end_time 2023-11-14T22:23:20Z'),
 ])
 def test_invalid_options(stub, extra, message):
     with pytest.raises(AnalysisRequestError) as raised:
@@ -209,7 +218,8 @@ def test_resolve_times_rounds_to_milliseconds():
     times = resolve_times({'start_time': '2023-11-14T22:13:20.12345Z', 'window': '1m', 'max_duration': '1h'},
                           now=T0 + 100.0004)
     assert times == {'start': T0 + 0.123, 'end': T0 + 100.0, 'window': 60.0, 'min_duration': 0.0,
-                     'max_duration': 3600.0, 'deadline': T0 + 3600.123, 'fetch_end': T0 + 100.0}
+                     'max_duration': 3600.0, 'deadline': T0 + 3600.123, 'fetch_end': T0 + 100.0,
+                     'restarts': []}
 
 
 def test_validate_only_builds_every_query_and_sends_none(stub):
@@ -240,14 +250,40 @@ def test_validate_only_builds_every_query_and_sends_none(stub):
     ({'step': 7}, 'step 7s must divide window 60s'),
     ({'metrics': [{'name': 'errors', 'kind': 'errors', 'requests': 'r{${trak}}', 'errors': 'e{${track}}'}]},
      'unknown placeholder ${trak}'),
+    ({'restarts': [T0 + 120, T0 + 60]}, 'restarts[1] (2023-11-14T22:14:20Z) must be after restarts[0]'),
 ])
 def test_validate_only_fails_with_the_message_of_a_real_run(stub, extra, message):
     messages = []
+    before = len(stub.requests)
     for validate_only in (False, True):
         with pytest.raises(AnalysisRequestError) as raised:
             analyse(stub, options('same', validate_only=validate_only, **extra), now=T0 + 600)
         messages.append(str(raised.value))
     assert messages[0] == messages[1] and message in messages[0]
+    if 'restarts' in extra:
+        assert len(stub.requests) == before  # refused before any query
+
+
+def test_restarts_in_the_forms_of_start_time_reach_the_judge(stub):
+    restarts = ['2023-11-14T22:23:20.0004Z', T0 + 1200, str(T0 + 1500)]
+    result, _warnings = analyse(stub, options('same', end_time=T0 + 1800, restarts=restarts), now=T0 + 99999)
+    assert result['restarts'] == [T0 + 600, T0 + 1200, T0 + 1500] and result['test_start'] == T0 + 1500
+    assert result['restarts_rfc3339'] == ['2023-11-14T22:23:20Z', '2023-11-14T22:33:20Z', '2023-11-14T22:38:20Z']
+    evidence = result['metrics'][0]['evidence']
+    assert evidence['restarts'] == 3 and evidence['current_canary_requests'] == 10 * 300
+    assert set(['current_canary_errors', 'current_log_mixture_lr']) <= set(evidence)
+    checked, _warnings = run_analysis(options('same', validate_only=True, restarts=restarts), now=T0 + 1800,
+                                      prometheus_client=lambda: PrometheusClient(stub.url))
+    assert checked['restarts'] == result['restarts'] and checked['restarts_rfc3339'] == result['restarts_rfc3339']
+
+
+def test_the_modules_restarts_option():
+    spec = analysis_module.argument_spec()
+    assert spec['restarts'] == {'type': 'list', 'elements': 'raw', 'default': []}
+    base = {'metrics': [{'name': 'errors', 'kind': 'errors'}], 'start_time': T0}
+    assert ArgumentSpecValidator(spec).validate(base).validated_parameters['restarts'] == []
+    given = ArgumentSpecValidator(spec).validate(dict(base, restarts=[T0 + 60, '2023-11-14T22:15:20Z']))
+    assert given.error_messages == [] and given.validated_parameters['restarts'] == [T0 + 60, '2023-11-14T22:15:20Z']
 
 
 def test_validate_only_checks_the_connection_of_every_provider_used():

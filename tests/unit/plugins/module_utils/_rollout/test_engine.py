@@ -225,10 +225,36 @@ def test_analysis_reads_from_the_first_step_and_approvals_extend_the_deadline():
     assert result['write'] is None  # the same weight again: nothing changes
     assert result['action'] == {'kind': 'analyse', 'step': 2, 'start_time': '2025-01-31T12:00:10Z',
                                 'stop_after': 70.0, 'until_decided': True, 'deadline_extension': 30.0,
-                                'max_duration': 600.0, 'deadline': 630.0, 'label': 'sample 3: step 2 at 100 %'}
+                                'max_duration': 600.0, 'deadline': 630.0, 'label': 'sample 3: step 2 at 100 %',
+                                'restarts': ['2025-01-31T12:00:30Z', '2025-01-31T12:00:50Z']}
     check = engine.transition(record, plan, traffic(2, 100), NOW + 55, check_mode=True)
     assert check['action']['start_time'] == '2025-01-31T12:00:55Z' and check['action']['stop_after'] == 30.0
     assert check['action']['deadline_extension'] == 0.0  # an approval before "now" does not shorten it
+    assert check['action']['restarts'] == []  # check mode judges from now: nothing to restart
+
+
+def test_the_judge_restarts_at_every_step_after_the_first():
+    plan = build_plan([{'weight': 10}, {'weight': 25, 'analysis': False}, {'weight': 50}], pause=30)
+    # step 0 began at NOW+10: no restart; its later polls (same weight) keep it so
+    first = engine.transition(watching(0), plan, traffic(0, 10), NOW + 20)['action']
+    assert first['kind'] == 'analyse' and first['start_time'] == '2025-01-31T12:00:10Z' and first['restarts'] == []
+    # step 1 (not judged, began at NOW+20) and step 2 (began at NOW+30, resumed later at the same weight) restart
+    record = steps((0, 10.0, 'pass', 'ok'), (1, 25.0, 'watched', 'held'), (2, 50.0, None, None))
+    resumed = engine.transition(record, plan, traffic(2, 50), NOW + 500)['action']
+    assert resumed['start_time'] == '2025-01-31T12:00:10Z'
+    assert resumed['restarts'] == ['2025-01-31T12:00:20Z', '2025-01-31T12:00:30Z']
+    assert resumed['stop_after'] == 50.0  # unchanged: 20 s from the first step's start to this one's, plus 30
+
+
+def test_restarts_increase_whatever_the_record_says():
+    plan = build_plan([{'weight': 10}, {'weight': 25}, {'weight': 50}, {'weight': 75}], pause=30)
+    record = steps((0, 10.0, 'pass', 'ok'), (1, 25.0, 'pass', 'ok'), (2, 50.0, 'pass', 'ok'), (3, 75.0, None, None))
+    entries = record['steps']
+    entries[1]['started_at'] = entries[0]['started_at']  # began in the same second as step 0: no restart
+    entries[2]['started_at'] = '2025-01-31T11:00:00Z'  # a clock that stepped back: no restart either
+    del entries[3]['started_at']  # an older record: the entry's at
+    action = engine.transition(record, plan, traffic(3, 75), NOW + 60)['action']
+    assert action['restarts'] == ['2025-01-31T12:00:40Z']
 
 
 def test_a_step_without_analysis_waits_for_the_rest_of_its_pause():
