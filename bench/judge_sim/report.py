@@ -231,9 +231,10 @@ def plot(output, path):
     axis.set_ylabel('mean failed canary requests until the decision')
     axis.set_title('Users hurt by a bad canary (ratio >= 2, >= 10 req/s)')
     axis.legend(fontsize=7)
-    figure.suptitle('canary.release judge, %d runs per scenario, alpha=%g beta=%g max_ratio=%g, %gs windows, %gh horizon'
-                    % (output['runs_per_scenario'], output['alpha'], output['beta'], output['max_ratio'],
-                       output['window_seconds'], output['horizon_hours']))
+    runs = output.get('runs_note') or '%d runs per scenario' % output['runs_per_scenario']
+    figure.suptitle('canary.release judge, %s, alpha=%g beta=%g max_ratio=%g, %gs windows, %gh horizon'
+                    % (runs, output['alpha'], output['beta'], output['max_ratio'], output['window_seconds'],
+                       output['horizon_hours']))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -168,6 +168,45 @@ def targets(results):
     return rows
 
 
+def merge(paths, out, plot, argv=None):
+    """One result file from runs over parts of the grid: scenarios in grid order, each with its own ``runs``."""
+    parts = []
+    for path in paths:
+        with open(path) as handle:
+            parts.append(json.load(handle))
+    order = dict((scenario.name, place) for place, scenario in enumerate(scenarios(parts[0]['horizon_hours'] * HOUR)))
+    results = []
+    for part in parts:
+        for item in part['scenarios']:
+            results.append(dict(item, runs=part['runs_per_scenario']))
+    results.sort(key=lambda item: order[item['scenario']['name']])
+    names = [item['scenario']['name'] for item in results]
+    if len(set(names)) != len(names):
+        raise SystemExit('a scenario is in more than one file')
+    counts = sorted(set(part['runs_per_scenario'] for part in parts), reverse=True)
+    output = dict(parts[0])
+    output.update({
+        'command': ' '.join(['python', 'bench/judge_sim/run.py'] + (argv if argv is not None else sys.argv[1:])),
+        'commands': [part['command'] for part in parts],
+        'runs_per_scenario': counts[0],
+        'runs_note': ', '.join('%d runs: %d scenarios' % (count, sum(1 for item in results if item['runs'] == count))
+                               for count in counts),
+        'runtime_seconds': round(sum(part['runtime_seconds'] for part in parts), 1),
+        'verification': {'checked': sum(part['verification']['checked'] for part in parts),
+                         'mismatches': sum(part['verification']['mismatches'] for part in parts)},
+        'targets': targets(results),
+        'scenarios': results,
+    })
+    with open(out, 'w') as handle:
+        json.dump(output, handle, indent=1, default=float)
+        handle.write('\n')
+    if plot:
+        import report
+        report.plot(output, plot)
+    print('merged %d scenarios (%s) into %s' % (len(results), output['runs_note'], out))
+    return 0 if output['verification']['mismatches'] == 0 else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=10000)
@@ -177,7 +216,11 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=20250501)
     parser.add_argument('--horizon-hours', type=float, default=24.0)
     parser.add_argument('--only', default='', help='comma-separated substrings of scenario names or groups')
+    parser.add_argument('--merge', nargs='+', metavar='JSON',
+                        help='merge the results of runs over parts of the grid (e.g. with different --runs) into --out')
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out, args.plot, argv)
     everything = scenarios(args.horizon_hours * HOUR)
     # A scenario's seed follows from its place in the whole grid, so a run with --only reproduces the full run's
     # figures for the scenarios it selects.
