@@ -117,6 +117,35 @@ def headline(output):
     return '\n'.join(lines)
 
 
+def _decision_cell(stats, ratio):
+    verdict = 'pass' if ratio == 1.0 else 'fail'
+    share = stats[verdict]
+    text = '%s %.1f %%' % (verdict, 100.0 * share) if share < 0.9995 else '%s 100 %%' % verdict
+    if stats['undecided'] >= 0.001:
+        text += ' (%.1f %% undecided)' % (100.0 * stats['undecided'])
+    minutes = stats['median_minutes']
+    duration = '%.1f h' % (minutes / 60.0) if minutes >= 90 else '%g min' % round(minutes, 2)
+    return '%s, %s requests, %s' % (text, format(int(round(stats['mean_canary_requests_decided']
+                                                         or stats['mean_canary_requests'])), ','), duration)
+
+
+def decision_tables(output):
+    """docs/analysis.md's "How long a decision takes" tables: the judge at 10 and 100 req/s, 5 % and 50 % share."""
+    by_name = dict((item['scenario']['name'], item['methods']['judge']) for item in output['scenarios'])
+    lines = []
+    for share in (5, 50):
+        lines.extend(['Canary share %d %%:' % share, '',
+                      '| baseline errors | true ratio | 10 req/s total | 100 req/s total |', '|---|---|---|---|'])
+        for base in (1, 0.1):
+            for ratio in (1, 2, 5):
+                cells = [_decision_cell(by_name['grid t=%g s=%g%% p=%g%% r=%g' % (traffic, share, base, ratio)],
+                                        float(ratio)) for traffic in (10, 100)]
+                lines.append('| %g %% | %s | %s | %s |' % (base, '1 (identical)' if ratio == 1 else ratio,
+                                                          cells[0], cells[1]))
+        lines.append('')
+    return '\n'.join(lines)
+
+
 def markdown(output):
     """Markdown tables of every scenario: decisions (% of runs) and mean canary requests to a decision."""
     methods = ('judge', 'judge_watched', 'judge_no_dispersion', 'sprt_two_sample', 'sprt_known_baseline',
@@ -245,11 +274,14 @@ def main(argv=None):
     parser.add_argument('results')
     parser.add_argument('--plot')
     parser.add_argument('--markdown', action='store_true')
+    parser.add_argument('--decision-tables', action='store_true', help="docs/analysis.md's tables of decision times")
     args = parser.parse_args(argv)
     with open(args.results) as handle:
         output = json.load(handle)
     if args.plot:
         plot(output, args.plot)
+    if args.decision_tables:
+        print(decision_tables(output))
     if args.markdown:
         print(target_summary(output))
         print()
