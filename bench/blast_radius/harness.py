@@ -1,7 +1,7 @@
 """End-to-end benchmark harness: the real playbook against the local stack, with a watcher that times the canary.
 
-Shared by ``bench.blast_radius`` and ``bench.good_release``. One :class:`LocalStack` (examples/local) runs for the
-whole benchmark with bounded hey load through NGINX; every release is a real ``ansible-playbook
+Shared by ``bench.blast_radius``, ``bench.good_release`` and ``bench.subtle_canary``. One :class:`LocalStack`
+(examples/local) runs for the whole benchmark with bounded hey load via NGINX; each release is a real ``ansible-playbook
 playbooks/canary_release.yml`` run with its own inventory directory (the stack's groups plus a ``group_vars/all.yml``
 with the configuration under test). A :class:`CanaryWatch` thread polls the canary instance's own /metrics and the
 NGINX upstream file every 50 ms, so the times and counts do not depend on Prometheus or on ansible's output.
@@ -14,13 +14,16 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 
 import yaml
 
+from bench.results_file import write_results
 from examples.local.demo import ansible_environment, canary_share
-from examples.local.stack import REPO_ROOT, analysis_metrics, http_get
+from examples.local.stack import REPO_ROOT, LocalStack, analysis_metrics, http_get
 
 PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'canary_release.yml')
 ROLLBACK_PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'rollback.yml')
@@ -108,6 +111,21 @@ class CanaryWatch(threading.Thread):
         counts = dict((code, float(value)) for code, value in
                       re.findall(r'^sample_app_requests_total\{code="(\d+)"\} (\S+)$', body, re.MULTILINE))
         return {'ok': counts.get('200', 0.0), 'errors': counts.get('500', 0.0)}
+
+    def canary_counts(self, fleet_error_rate):
+        """What the canary served: ``canary_requests`` and ``failed_requests`` (its 500 answers) until its share went
+        back to 0 % (read again 1 s later), or until now while it still has traffic; ``excess_failed_requests``, the
+        same net of ``fleet_error_rate`` (what the stable fleet would have failed anyway); ``canary_seconds``, from
+        its first request to its share back at 0 %, once it is. Empty before the canary's first request."""
+        counters = self.counters_at_zero or self.last_counters
+        if self.first_request is None or counters is None:
+            return {}
+        requests = counters['ok'] + counters['errors']
+        found = {'canary_requests': int(requests), 'failed_requests': int(counters['errors']),
+                 'excess_failed_requests': round(counters['errors'] - fleet_error_rate * requests, 1)}
+        if self.back_to_zero is not None:
+            found['canary_seconds'] = round(self.back_to_zero - self.first_request, 2)
+        return found
 
     def run(self):
         while not self.stopped.wait(self.interval):
@@ -208,3 +226,58 @@ def summarize(values):
     median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2.0
     return {'n': len(values), 'min': round(values[0], 2), 'median': round(median, 2),
             'mean': round(sum(values) / len(values), 2), 'max': round(values[-1], 2)}
+
+
+def watched_release(bench, stack, inventory, version, fleet_error_rate):
+    """One :func:`run_release` of ``version`` (its log in the :class:`Bench`'s directory) with a :class:`CanaryWatch`
+    on the canary instance. Returns ``(result, record)``: the rollout record as the run left it, and ``version``,
+    ``returncode``, ``playbook_seconds``, the record's ``status`` and ``reason``, the canary's largest share
+    (``max_share``) and :meth:`CanaryWatch.canary_counts`."""
+    watch = CanaryWatch(stack, 'canary-1', version)
+    watch.start()
+    try:
+        returncode, seconds = run_release(inventory, version, os.path.join(bench.workdir, 'ansible-%s.log' % version))
+    finally:
+        watch.stop()
+    record = read_record(bench.state_dir) or {}
+    result = {'version': version, 'returncode': returncode, 'playbook_seconds': round(seconds, 1),
+              'status': record.get('status'), 'reason': record.get('reason'), 'max_share': watch.max_share}
+    result.update(watch.canary_counts(fleet_error_rate))
+    return result, record
+
+
+class Bench:
+    """The frame of one end-to-end benchmark run: its work directory (``workdir``, default a new one in /tmp) and
+    ``state_dir`` for the rollout records, the local stack, one bounded load, and the fields every result document
+    carries: the load's totals, the run's seconds and the load average before and after."""
+
+    def __init__(self, name, workdir=None):
+        self.name = name
+        self.workdir = os.path.abspath(workdir) if workdir else tempfile.mkdtemp(prefix='bench-%s-' % name)
+        self.state_dir = os.path.join(self.workdir, 'state')
+        self.started = time.monotonic()
+        self.load_before = load_average()
+        self.load_result = None
+
+    def stack(self, stable_version, error_rate):
+        """The local stack of examples/local: 3 stable + 1 baseline + 1 canary instance at ``stable_version`` with
+        ``error_rate``, NGINX, Prometheus scraping every second (a context manager: stopped on leaving)."""
+        return LocalStack(os.path.join(self.workdir, 'stack'), stable=3, canary=1, baseline=1,
+                          stable_version=stable_version, scrape_interval='1s', error_rate=error_rate)
+
+    @contextmanager
+    def load(self, stack, rate, duration):
+        """hey at ``rate`` req/s through NGINX for at most ``duration`` seconds (an upper bound), 5 s of it before
+        the body runs; stopped on leaving, its totals kept for :meth:`write`."""
+        load = stack.load(rate=rate, duration=duration)
+        try:
+            time.sleep(5)
+            yield load
+        finally:
+            self.load_result = load.stop()
+
+    def write(self, results):
+        """``results`` with ``load``, ``seconds`` and ``load_average_1m`` in bench/results/<name>.json; the path."""
+        return write_results(self.name, dict(results, load=self.load_result,
+                                             seconds=round(time.monotonic() - self.started, 1),
+                                             load_average_1m={'start': self.load_before, 'end': load_average()}))

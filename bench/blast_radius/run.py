@@ -22,13 +22,10 @@ Run from the repository root, on a quiet machine: ``nice .venv/bin/python -m ben
 import argparse
 import os
 import sys
-import tempfile
 import time
 
-from bench.blast_radius.harness import (CanaryWatch, Inventory, flagger_metrics, judge_metrics, load_average,
-                                        read_record, run_release, stack_variables, summarize)
-from bench.results_file import write_results
-from examples.local.stack import LocalStack
+from bench.blast_radius.harness import (Bench, Inventory, flagger_metrics, judge_metrics, stack_variables, summarize,
+                                        watched_release)
 
 RATE = 200
 STABLE_ERROR_RATE = 0.01
@@ -39,9 +36,8 @@ FLAGGER_THRESHOLD = 0.02
 FLAGGER_QUIET_SECONDS = 45
 
 
-def configurations(stack, workdir, dispersion_variant):
-    state_dir = os.path.join(workdir, 'state')
-    common = stack_variables(stack, state_dir)
+def configurations(stack, bench, dispersion_variant):
+    common = stack_variables(stack, bench.state_dir)
     common.update({
         'rollout_steps': [{'weight': WEIGHT, 'pause': STEP_SECONDS}],
         'local_stack_app_options': {'error_rate': CANARY_ERROR_RATE},
@@ -54,29 +50,15 @@ def configurations(stack, workdir, dispersion_variant):
     found = {'judge': judge, 'flagger': flagger}
     if dispersion_variant:
         found['judge_no_dispersion'] = dict(judge, analysis_dispersion=False)
-    return dict((name, Inventory(stack, os.path.join(workdir, 'inventory-' + name), variables))
+    return dict((name, Inventory(stack, os.path.join(bench.workdir, 'inventory-' + name), variables))
                 for name, variables in found.items())
 
 
-def trial(stack, inventory, name, version, workdir):
-    watch = CanaryWatch(stack, 'canary-1', version)
-    watch.start()
-    try:
-        returncode, seconds = run_release(inventory, version, os.path.join(workdir, 'ansible-%s.log' % version))
-    finally:
-        watch.stop()
-    record = read_record(os.path.join(workdir, 'state')) or {}
-    result = {'config': name, 'version': version, 'returncode': returncode, 'playbook_seconds': round(seconds, 1),
-              'status': record.get('status'), 'reason': record.get('reason'), 'max_share': watch.max_share}
-    if watch.first_request is not None and watch.back_to_zero is not None:
-        counters = watch.counters_at_zero or watch.last_counters or {'ok': 0, 'errors': 0}
-        requests = counters['ok'] + counters['errors']
-        result.update({
-            'rollback_seconds': round(watch.back_to_zero - watch.first_request, 2),
-            'canary_requests': int(requests),
-            'failed_requests': int(counters['errors']),
-            'excess_failed_requests': round(counters['errors'] - STABLE_ERROR_RATE * requests, 1),
-        })
+def trial(bench, stack, inventory, name, version):
+    result, dummy = watched_release(bench, stack, inventory, version, STABLE_ERROR_RATE)
+    result['config'] = name
+    if 'canary_seconds' in result:
+        result['rollback_seconds'] = result.pop('canary_seconds')
     return result
 
 
@@ -87,17 +69,12 @@ def main():
                         help='also run the judge with analysis_dispersion: false')
     parser.add_argument('--workdir', help='directory for the stack and logs (default: a new one in /tmp)')
     args = parser.parse_args()
-    workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix='bench-blast-')
-    started = time.monotonic()
+    bench = Bench('blast_radius', args.workdir)
     trials = []
-    load_before = load_average()
-    with LocalStack(os.path.join(workdir, 'stack'), stable=3, canary=1, baseline=1, stable_version='1',
-                    scrape_interval='1s', error_rate=STABLE_ERROR_RATE) as stack:
-        inventories = configurations(stack, workdir, args.dispersion_variant)
+    with bench.stack('1', STABLE_ERROR_RATE) as stack:
+        inventories = configurations(stack, bench, args.dispersion_variant)
         # One bounded load for everything: at most 4 minutes per trial.
-        load = stack.load(rate=RATE, duration=240 * args.trials * len(inventories))
-        try:
-            time.sleep(5)
+        with bench.load(stack, RATE, 240 * args.trials * len(inventories)):
             version = 100
             for number in range(args.trials):
                 for name, inventory in inventories.items():
@@ -106,7 +83,7 @@ def main():
                         # Flagger counts its own failed checks; the query counts breaches in the last 50 s, so the
                         # previous trial's bad canary must be out of that range before this canary starts.
                         time.sleep(FLAGGER_QUIET_SECONDS)
-                    result = trial(stack, inventory, name, str(version), workdir)
+                    result = trial(bench, stack, inventory, name, str(version))
                     result['trial'] = number + 1
                     trials.append(result)
                     print('%-20s trial %d: %s, rollback %s s after the first canary request, %s failed requests '
@@ -115,8 +92,6 @@ def main():
                                                           result.get('excess_failed_requests')))
                     sys.stdout.flush()
                     time.sleep(3)
-        finally:
-            load_result = load.stop()
     summary = {}
     for name in inventories:
         mine = [entry for entry in trials if entry['config'] == name]
@@ -148,11 +123,8 @@ def main():
         'trials': trials,
         'summary': summary,
         'failed_requests_ratio_judge_to_flagger': ratio,
-        'load': load_result,
-        'seconds': round(time.monotonic() - started, 1),
-        'load_average_1m': {'start': load_before, 'end': load_average()},
     }
-    path = write_results('blast_radius', results)
+    path = bench.write(results)
     for name, entry in summary.items():
         print('%-20s %d/%d rolled back; rollback seconds %s; failed requests %s' % (
             name, entry['rolled_back'], entry['trials'], entry['rollback_seconds'], entry['failed_requests']))
