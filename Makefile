@@ -34,10 +34,11 @@ bench-nginx: bootstrap
 	$(BENCH_PYTHON) -m bench.nginx_reload.run
 	$(BENCH_PYTHON) -m bench.nginx_large_upstream.run
 
-# End to end on the demo's local stack (about 10 and 25 minutes).
+# End to end on the demo's local stack (about 10, 25 and 15-20 minutes).
 bench-e2e: bootstrap
 	$(BENCH_PYTHON) -m bench.blast_radius.run --dispersion-variant
 	$(BENCH_PYTHON) -m bench.good_release.run
+	$(BENCH_PYTHON) -m bench.subtle_canary.run
 
 # Regenerate the full pin set after changing tests/requirements.txt.
 constraints: bootstrap
