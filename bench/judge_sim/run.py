@@ -175,14 +175,14 @@ def merge(paths, out, plot, argv=None):
         with open(path) as handle:
             parts.append(json.load(handle))
     order = dict((scenario.name, place) for place, scenario in enumerate(scenarios(parts[0]['horizon_hours'] * HOUR)))
-    results = []
+    chosen = {}
     for part in parts:
         for item in part['scenarios']:
-            results.append(dict(item, runs=part['runs_per_scenario']))
-    results.sort(key=lambda item: order[item['scenario']['name']])
-    names = [item['scenario']['name'] for item in results]
-    if len(set(names)) != len(names):
-        raise SystemExit('a scenario is in more than one file')
+            name = item['scenario']['name']
+            # A scenario run more than once: the run with more runs counts.
+            if name not in chosen or part['runs_per_scenario'] > chosen[name]['runs']:
+                chosen[name] = dict(item, runs=part['runs_per_scenario'])
+    results = sorted(chosen.values(), key=lambda item: order[item['scenario']['name']])
     counts = sorted(set(part['runs_per_scenario'] for part in parts), reverse=True)
     output = dict(parts[0])
     output.update({
@@ -192,8 +192,8 @@ def merge(paths, out, plot, argv=None):
         'runs_note': ', '.join('%d runs: %d scenarios' % (count, sum(1 for item in results if item['runs'] == count))
                                for count in counts),
         'runtime_seconds': round(sum(part['runtime_seconds'] for part in parts), 1),
-        'verification': {'checked': sum(part['verification']['checked'] for part in parts),
-                         'mismatches': sum(part['verification']['mismatches'] for part in parts)},
+        'verification': {'checked': sum(item['verification']['checked'] for item in results),
+                         'mismatches': sum(item['verification']['mismatches'] for item in results)},
         'targets': targets(results),
         'scenarios': results,
     })
@@ -226,7 +226,7 @@ def main(argv=None):
     # figures for the scenarios it selects.
     grid = list(enumerate(everything))
     if args.only:
-        wanted = [part.strip() for part in args.only.split(',') if part.strip()]
+        wanted = [part.lstrip() for part in args.only.split(',') if part.strip()]  # a trailing space is kept: 'grid t=1 '
         grid = [(place, sc) for place, sc in grid if any(part in sc.name or part == sc.group for part in wanted)]
     started = time.time()
     results = []
