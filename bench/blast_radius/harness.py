@@ -7,6 +7,7 @@ with the configuration under test). A :class:`CanaryWatch` thread polls the cana
 NGINX upstream file every 50 ms, so the times and counts do not depend on Prometheus or on ansible's output.
 """
 
+import calendar
 import json
 import os
 import re
@@ -22,6 +23,8 @@ from examples.local.demo import ansible_environment, canary_share
 from examples.local.stack import REPO_ROOT, analysis_metrics, http_get
 
 PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'canary_release.yml')
+ROLLBACK_PLAYBOOK = os.path.join(REPO_ROOT, 'playbooks', 'rollback.yml')
+RECORD_TIME_FORMAT = '%Y-%m-%dT%H:%M:%SZ'  # how the rollout record writes times (UTC, whole seconds)
 DEPLOY_TASKS = os.path.join(REPO_ROOT, 'examples', 'local', 'deploy_tasks.yml')
 RETIRE_TASKS = os.path.join(REPO_ROOT, 'examples', 'local', 'retire_tasks.yml')
 SERVICE = 'sample'
@@ -136,8 +139,22 @@ class CanaryWatch(threading.Thread):
 
 def run_release(inventory, version, log_path, timeout=600, extra_args=()):
     """One ``ansible-playbook playbooks/canary_release.yml`` run; returns (returncode, seconds)."""
-    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory.path, PLAYBOOK,
-            '-e', 'rollout_version=%s' % version] + list(extra_args)
+    return run_playbook(inventory, PLAYBOOK, ['-e', 'rollout_version=%s' % version] + list(extra_args), log_path,
+                        timeout)
+
+
+def roll_back(inventory, log_path, reason, timeout=120):
+    """``playbooks/rollback.yml`` with ``rollback_reason``: a release left held (paused, waiting for a person) is
+    rolled back, so that the next release of the benchmark starts from 100 % stable; returns (returncode, seconds)."""
+    return run_playbook(inventory, ROLLBACK_PLAYBOOK, ['-e', json.dumps({'rollback_reason': reason})], log_path,
+                        timeout)
+
+
+def run_playbook(inventory, playbook, args, log_path, timeout):
+    """``ansible-playbook -i <inventory> <playbook> <args>`` from the repository root, stdin closed, its output in
+    ``log_path``; returns (returncode, or 'timeout' after killing it, and the seconds it took)."""
+    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory.path, playbook] + \
+        list(args)
     started = time.monotonic()
     with open(log_path, 'w', encoding='utf-8') as log:
         process = subprocess.Popen(argv, cwd=REPO_ROOT, env=ansible_environment(), stdin=subprocess.DEVNULL,
@@ -157,6 +174,24 @@ def read_record(state_dir):
             return json.load(handle)
     except (OSError, ValueError):
         return None
+
+
+def record_time(text):
+    """Seconds since the epoch of a time the rollout record wrote (``2025-01-31T12:00:00Z``); None when absent."""
+    return float(calendar.timegm(time.strptime(text, RECORD_TIME_FORMAT))) if text else None
+
+
+def step_verdicts(record):
+    """Every step a rollout record holds, in order: ``step`` (index), ``weight``, ``verdict``, ``reason`` and
+    ``seconds_to_verdict`` - from the step's start at its weight (``started_at``) to its verdict (the entry's last
+    change, ``at``), in whole seconds as the record keeps them; None while the step has no verdict."""
+    steps = []
+    for entry in (record or {}).get('steps', []):
+        started, decided = record_time(entry.get('started_at')), record_time(entry.get('at'))
+        seconds = decided - started if entry.get('verdict') and None not in (started, decided) else None
+        steps.append({'step': entry.get('index'), 'weight': entry.get('weight'), 'verdict': entry.get('verdict'),
+                      'reason': entry.get('reason'), 'seconds_to_verdict': seconds})
+    return steps
 
 
 def load_average():
