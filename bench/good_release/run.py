@@ -44,10 +44,11 @@ def recorded_seconds(record):
 
 def describe(steps):
     """``10 % pass after 41 s, 25 % pass after 8 s, ...``: a run's steps in one line."""
-    return ', '.join('%g %% %s%s' % (step['weight'], step['verdict'],
-                                      '' if step['seconds_to_verdict'] is None
-                                      else ' after %d s' % step['seconds_to_verdict'])
-                     for step in steps) or 'no step recorded'
+    parts = []
+    for step in steps:
+        timing = '' if step['seconds_to_verdict'] is None else ' after %d s' % step['seconds_to_verdict']
+        parts.append('%g %% %s%s' % (step['weight'], step['verdict'], timing))
+    return ', '.join(parts) or 'no step recorded'
 
 
 def release(inventory, state_dir, workdir, number):

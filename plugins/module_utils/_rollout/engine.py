@@ -131,7 +131,7 @@ TRANSITIONS = {
     (WATCHING, BEGUN): frozenset([(WATCHING, TRAFFIC)]),
     (WATCHING, TRAFFIC_SET): _WATCH,
     (WATCHING, JUDGED): _NEXT | _ROLLBACK | frozenset([(WATCHING, ANALYSE), (S_AWAITING, APPROVE),
-                                                        (S_INCONCLUSIVE, APPROVE)]),
+                                                       (S_INCONCLUSIVE, APPROVE)]),
     (WATCHING, WAITED): _NEXT | frozenset([(S_AWAITING, APPROVE)]),
     (STEP_DONE, BEGUN): frozenset([(STEP_DONE, TRAFFIC)]),
     (STEP_DONE, TRAFFIC_SET): _WATCH,
