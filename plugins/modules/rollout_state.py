@@ -168,8 +168,9 @@ options:
         records these.
       - No verdict - the step began; its weight is applied and it is being watched.
       - V(pass) - the judge passed and the step held for its pause. Done.
-      - V(watched) - the step held for its whole pause without a failure and with data from every metric while the
-        judge was still undecided, or it had no analysis. Done.
+      - V(watched) - a step without analysis held for its pause; or, only with O(require_pass=false), the step held
+        for its whole pause without a failure and with data from every metric while the judge was still undecided.
+        Done.
       - V(approved) - a human approved the step, after a hold or at an approval gate. Done.
       - V(skipped) - the step was not run. Done.
       - V(continue) - the judge is still undecided.
@@ -220,10 +221,14 @@ options:
     default: true
   require_pass:
     description:
-      - With O(operation=plan), whether a judged step waits for the judge's pass instead of ending undecided
-        (with data from every metric) at the end of its pause.
+      - With O(operation=plan), whether the release is promoted only on evidence - a judged step that is still
+        undecided at the end of its pause keeps being judged until the judge passes, fails or reaches its deadline
+        (V(inconclusive), which holds for a person); it never ends on time alone. A plan with no judged step and
+        no approval gate is refused, since nothing but the pauses would decide the promotion.
+      - V(false) is the explicit opt-out, promotion on timer - an undecided judged step with data from every
+        metric ends at the end of its pause as V(watched).
     type: bool
-    default: false
+    default: true
   max_duration:
     description:
       - With O(operation=plan), the analysis deadline after the first step (C(analysis_max_duration)) - seconds,
@@ -627,6 +632,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.canary.release.plugins.module_utils._rollout.engine import EngineError, hold_mode_for
 from ansible_collections.canary.release.plugins.module_utils._rollout.plan import (
+    REQUIRE_PASS,
     PlanError,
     build_plan,
     check_plan,
@@ -716,7 +722,7 @@ def main():
             steps=dict(type='list', elements='raw'),
             pause=dict(type='raw', default=60),
             analysis=dict(type='bool', default=True),
-            require_pass=dict(type='bool', default=False, no_log=False),
+            require_pass=dict(type='bool', default=REQUIRE_PASS, no_log=False),
             max_duration=dict(type='str', default='30m'),
             steps_order=dict(type='str', choices=['increasing', 'any'], default='increasing'),
             plan=dict(type='dict'),

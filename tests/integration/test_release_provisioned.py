@@ -8,7 +8,8 @@ the root namespace (tests/support/nginx.py) has the upstream ``app``: two stable
 ``provision_result.target_groups.canary`` (``traffic_nginx_canary`` is that output). The deploy task file
 (tests/integration/files/local_fleet_deploy.yml) restarts the canary's app with ``--app-version`` over SSH inside its
 namespace; the deploy role's health check reaches it from the root namespace over the veth. No judge: the steps have
-no analysis (``rollout_analysis: false``), so a step is its weight and its pause.
+no analysis (``rollout_analysis: false``), so a step is its weight and its pause: the first release opts out of
+promotion on evidence (``rollout_require_pass: false``, promote on timer), the second has an approval gate.
 
 * A release stepped 50 % -> 100 % is promoted: while it runs, requests through NGINX reach the canary's new version;
   afterwards the upstream sends everything to the stable backends, the record says promoted, and the fleet is gone -
@@ -190,7 +191,8 @@ def assert_destroyed(fleet, pids):
 
 def test_provisioned_release_is_stepped_promoted_and_its_hosts_destroyed(release, tmp_path):
     started = time.monotonic()
-    fleet, nginx, run_release = release('a', 215,
+    # no judge and no gate: only the explicit opt-out "promote on timer" accepts these steps
+    fleet, nginx, run_release = release('a', 215, rollout_require_pass=False,
                                         rollout_steps=[{'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 2}])
     canary, baseline = fleet.host_id('canary'), fleet.host_id('baseline')
     with observing(nginx, fleet) as seen:

@@ -13,7 +13,8 @@ clock: ``now`` is given, so every decision is a unit-testable function of its in
 running record the verdict of the current step (``record['step']``):
 
 * ``new`` - running, no step recorded yet: the canary still needs the new version;
-* ``watching`` - the current step's weight is set (verdict None) and it is being judged or waited out;
+* ``watching`` - the current step's weight is set (verdict None) and it is being judged or waited out; a judged
+  step stays here until the judge decides while the plan requires a pass (``rollout_require_pass``, the default);
 * ``step_done`` - the current step is done (pass, watched, approved, skipped) and a step follows;
 * ``complete`` - the last step of the plan is done: promote;
 * ``awaiting_approval`` / ``inconclusive`` - the current step waits for a human (its approval gate, or the judge
@@ -129,7 +130,8 @@ TRANSITIONS = {
     (NEW, TRAFFIC_SET): _WATCH,
     (WATCHING, BEGUN): frozenset([(WATCHING, TRAFFIC)]),
     (WATCHING, TRAFFIC_SET): _WATCH,
-    (WATCHING, JUDGED): _NEXT | _ROLLBACK | frozenset([(S_AWAITING, APPROVE), (S_INCONCLUSIVE, APPROVE)]),
+    (WATCHING, JUDGED): _NEXT | _ROLLBACK | frozenset([(WATCHING, ANALYSE), (S_AWAITING, APPROVE),
+                                                       (S_INCONCLUSIVE, APPROVE)]),
     (WATCHING, WAITED): _NEXT | frozenset([(S_AWAITING, APPROVE)]),
     (STEP_DONE, BEGUN): frozenset([(STEP_DONE, TRAFFIC)]),
     (STEP_DONE, TRAFFIC_SET): _WATCH,
@@ -554,9 +556,15 @@ def _expected_step(walk, state):
 
 
 def _judged(walk, state, event):
-    """The judge's verdict for the current step: ``continue`` at the end of the step's time (undecided, data from
-    every metric) is recorded as ``watched``; ``pass``, ``fail`` and ``inconclusive`` as they are, their reason
-    without the leading ``<verdict>: ``. A done step with an approval gate records ``awaiting_approval`` instead."""
+    """The judge's verdict for the current step: ``pass``, ``fail`` and ``inconclusive`` are recorded as they are,
+    their reason without the leading ``<verdict>: ``; a done step with an approval gate records
+    ``awaiting_approval`` instead.
+
+    ``continue`` (still undecided) does not end a step while the plan requires a pass (``rollout_require_pass``,
+    the default): nothing is written and the step is judged again, until a decision or the deadline's
+    ``inconclusive`` (check mode, which polls once, goes on with a warning). Only with the explicit opt-out
+    (``rollout_require_pass: false``) does ``continue`` at the end of the step's time (data from every metric) end
+    the step as ``watched``: promotion on timer."""
     step = _event_step(walk, event)
     verdict = event.get('verdict')
     if verdict not in JUDGE_VERDICTS:
@@ -567,8 +575,16 @@ def _judged(walk, state, event):
         raise EngineError('%s: judged for step %d, which has no analysis (report waited)'
                           % (prefix(walk.record), step))
     reason = event.get('reason') or ''
+    if verdict == CONTINUE and walk.plan['require_pass']:
+        if not walk.check_mode:
+            _require_current(walk, state, event, step, (WATCHING,))
+            return walk.watch(step)
+        walk.warnings.append('%s is undecided and would be judged until a decision (rollout_require_pass); check '
+                             'mode goes on' % walk.label(step))
     if verdict == CONTINUE:
-        reason = 'undecided after %d s with data from every metric (%s)' % (planned['pause'], reason)
+        reason = 'undecided after %d s with data from every metric%s (%s)' % (
+            planned['pause'], '' if walk.plan['require_pass'] else ', done on time (rollout_require_pass: false)',
+            reason)
         verdict = WATCHED
     else:
         reason = _JUDGE_PREFIX.sub('', reason)

@@ -17,6 +17,9 @@ from ansible_collections.canary.release.plugins.module_utils.time_spec import Ti
 
 STEP_KEYS = ('weight', 'pause', 'analysis', 'approval')
 STEPS_ORDERS = ('increasing', 'any')
+# rollout_require_pass by default: a judged step ends on a decision (the judge's pass or fail, or the deadline's
+# inconclusive, which holds for a person), never on time alone; false is the explicit opt-out "promote on timer".
+REQUIRE_PASS = True
 _NUMBER = re.compile(r'^ *[0-9]+([.][0-9]*)? *$')
 _WHOLE = re.compile(r'^ *[0-9]+ *$')
 
@@ -65,7 +68,8 @@ def _percent(weight):
     return '%g' % weight
 
 
-def build_plan(steps, pause=60, analysis=True, require_pass=False, max_duration='30m', steps_order='increasing'):
+def build_plan(steps, pause=60, analysis=True, require_pass=REQUIRE_PASS, max_duration='30m',
+               steps_order='increasing'):
     """The plan of a rollout, or :class:`PlanError` with every problem found.
 
     ``steps`` is ``rollout_steps``: a non-empty list of mappings with the keys ``weight`` (percent in (0, 100], a
@@ -75,10 +79,17 @@ def build_plan(steps, pause=60, analysis=True, require_pass=False, max_duration=
     ``analysis: true`` (``analysis`` false turns judging off for every step that does not ask for it). Weights must
     increase strictly (a canary's share only grows) unless ``steps_order`` is ``any``.
 
+    ``require_pass`` (``rollout_require_pass``, :data:`REQUIRE_PASS` by default) makes the release wait for
+    evidence: a judged step ends on the judge's decision - ``pass``, ``fail``, or ``inconclusive`` at the deadline,
+    which holds for a person - never on time alone, so the release is promoted only after a pass or a person's
+    approval. A plan that gives neither - no judged step and no approval gate - would be promoted by its pauses
+    alone: refused while ``require_pass`` is true (``false`` is the explicit opt-out, "promote on timer").
+
     ``max_duration`` is the analysis deadline after the first step (``analysis_max_duration``: seconds, or a
     number with s, m, h or d, read by ``time_spec.parse_duration``). When the judged steps last longer than the
     deadline (``judged_seconds``: the pauses up to and including the last judged step), the judge would be
-    inconclusive before the last judged step ends: a warning, not an error.
+    inconclusive before the last judged step ends: a warning, not an error. So is a judged step at 100 % that no
+    judged step below 100 % comes before (:func:`_full_weight_warning`).
 
     Returns ``{'steps': [{'index', 'weight' (float), 'pause' (int s), 'analysis', 'approval'}], 'require_pass',
     'max_duration' (float s), 'steps_order', 'judged_steps' (indexes), 'judged_seconds', 'warnings'}``.
@@ -155,6 +166,7 @@ def build_plan(steps, pause=60, analysis=True, require_pass=False, max_duration=
             previous = weight
         planned.append({'index': index, 'weight': weight, 'pause': step_pause, 'analysis': judged,
                         'approval': gated})
+    problems.extend(_evidence_problems(planned, len(steps), until_decided))
     if problems:
         raise PlanError(problems)
 
@@ -165,8 +177,36 @@ def build_plan(steps, pause=60, analysis=True, require_pass=False, max_duration=
         warnings.append('the judged steps last %d s but the analysis deadline (analysis_max_duration) is %d s after '
                         'the first step; the judge will be inconclusive before the last judged step ends'
                         % (judged_seconds, int(deadline)))
+    warnings.extend(_full_weight_warning(planned))
     return {'steps': planned, 'require_pass': until_decided, 'max_duration': deadline, 'steps_order': steps_order,
             'judged_steps': judged_indexes, 'judged_seconds': judged_seconds, 'warnings': warnings}
+
+
+def _evidence_problems(planned, count, until_decided):
+    """With ``require_pass``, the problem of a plan in which nothing but time decides the promotion: no judged step
+    and no approval gate. Not judged while a step could not be read (its own problem is named instead)."""
+    if not until_decided or not planned or len(planned) != count or \
+            any(step['analysis'] is None or step['approval'] is None for step in planned):
+        return []
+    if any(step['analysis'] or step['approval'] for step in planned):
+        return []
+    return ['rollout_steps: no step is judged and none has an approval gate, so nothing but the pauses would decide '
+            'the promotion; judge a step (analysis: true on a step, or rollout_analysis: true for the steps below '
+            '100 %), give a step approval: true, or set rollout_require_pass: false to promote on timer']
+
+
+def _full_weight_warning(planned):
+    """A judged step at 100 % before any judged step below 100 %: with the baseline behind the same load balancer
+    the baseline gets no traffic at 100 %, so the judge gains no evidence there and holds at its deadline."""
+    for step in planned:
+        if step['analysis'] and step['weight'] < 100:
+            return []
+        if step['analysis']:
+            return ['step %d at 100 %% is the first judged step: at 100 %% a baseline behind the same load balancer '
+                    'gets no traffic, so the judge cannot pass there and the step holds for a person at the deadline '
+                    '(analysis_max_duration); judge a step below 100 %% first, unless the baseline gets its '
+                    'traffic elsewhere' % step['index']]
+    return []
 
 
 def plan_step(plan, index):

@@ -29,8 +29,9 @@ FINISH_STATUSES = FINISHED + (PAUSED,)
 # --- step verdicts (``record.steps[].verdict``) ------------------------------------------------------------------
 #   None                the step began: its weight is applied and it is being watched
 #   pass                the judge passed and the step held for its pause                            (complete)
-#   watched             the step held for its whole pause without a failure, every metric reporting
-#                       data, while the judge was still undecided; or a step without analysis        (complete)
+#   watched             a step without analysis held for its pause; or, only with the opt-out
+#                       rollout_require_pass: false, a judged step held for its whole pause without a
+#                       failure, every metric reporting data, while the judge was still undecided    (complete)
 #   approved            a human approved the step (after a hold or at an approval gate)              (complete)
 #   skipped             the step was not run                                                         (complete)
 #   continue            the judge is still undecided (the step is not done; older records only)

@@ -7,13 +7,16 @@ from ansible_collections.canary.release.plugins.module_utils._rollout.plan impor
 from ansible_collections.canary.release.plugins.module_utils._rollout.record import finished, started, with_step
 
 NOW = 1738324800.0  # 2025-01-31T12:00:00Z
-# step 0 judged, step 1 judged with an approval gate, step 2 (100 %) not judged
+# step 0 judged, step 1 judged with an approval gate, step 2 (100 %) not judged; a pass is required (the default)
 PLAN = build_plan([{'weight': 10}, {'weight': 50, 'approval': True}, {'weight': 100}], pause=30)
+# the same steps with the explicit opt-out: an undecided judged step ends on time
+TIMER = build_plan([{'weight': 10}, {'weight': 50, 'approval': True}, {'weight': 100}], pause=30, require_pass=False)
 # the last step judged and gated; no step without analysis
 GATED_END = build_plan([{'weight': 10}, {'weight': 100, 'analysis': True, 'approval': True}], pause=30)
 # no analysis at all, a gate at step 0
 UNJUDGED = build_plan([{'weight': 10, 'approval': True}, {'weight': 100}], analysis=False, pause=30)
-QUIET = build_plan([{'weight': 10}, {'weight': 100}], analysis=False, pause=30)
+# no analysis, no gate: only with the opt-out (promote on timer)
+QUIET = build_plan([{'weight': 10}, {'weight': 100}], analysis=False, pause=30, require_pass=False)
 
 
 def fresh():
@@ -81,7 +84,8 @@ CASES = [
     (watching, PLAN, traffic(0, 10), '', 'watching', 'watching', 'analyse'),
     (lambda: watching(2, 100.0), PLAN, traffic(2, 100), '', 'watching', 'watching', 'wait'),
     (watching, PLAN, judged(0, 'pass'), '', 'watching', 'step_done', 'traffic'),
-    (watching, PLAN, judged(0, 'continue'), '', 'watching', 'step_done', 'traffic'),
+    (watching, PLAN, judged(0, 'continue'), '', 'watching', 'watching', 'analyse'),
+    (watching, TIMER, judged(0, 'continue'), '', 'watching', 'step_done', 'traffic'),
     (lambda: watching(1, 100.0), GATED_END, judged(1, 'pass'), '', 'watching', 'awaiting_approval', 'approve'),
     (lambda: watching(1, 100.0), dict(GATED_END, steps=[dict(step, approval=False) for step in GATED_END['steps']]),
      judged(1, 'pass'), '', 'watching', 'complete', 'promote'),
@@ -184,10 +188,38 @@ def test_the_promotion_lists_the_verdicts():
     assert result['message'] == result['action']['message'] and result['outcome'] == 'promoting'
 
 
-def test_undecided_with_data_is_watched_and_a_gate_waits():
-    result = engine.transition(watching(), PLAN, judged(0, 'continue', 'continue: 3 of 4 windows'), NOW + 30)
+def test_undecided_is_judged_again_until_a_decision_by_default():
+    record = watching()  # step 0 began at NOW + 10
+    result = engine.transition(record, PLAN, judged(0, 'continue', 'continue: 3 of 4 windows'), NOW + 45)
+    assert result['write'] is None and result['message'] is None and result['record'] == record
+    assert result['action'] == {'kind': 'analyse', 'step': 0, 'start_time': '2025-01-31T12:00:10Z',
+                                'stop_after': 30.0, 'until_decided': True, 'deadline_extension': 0.0,
+                                'max_duration': 1800.0, 'deadline': 1800.0, 'label': 'sample 3: step 0 at 10 %'}
+    assert (result['state'], result['state_after'], result['outcome']) == ('watching', 'watching', 'running')
+    # the same answer again (a replay, or another undecided analysis): still judged, nothing written
+    again = engine.transition(result['record'], PLAN, judged(0, 'continue', 'continue: 3 of 4 windows'), NOW + 90)
+    assert again['write'] is None and again['action']['kind'] == 'analyse'
+    # the judge passes later: the step is done on the pass; the deadline's inconclusive holds for a person
+    passed = engine.transition(record, PLAN, judged(0, 'pass', 'pass: errors pass'), NOW + 95)
+    assert passed['write']['verdict'] == 'pass' and passed['action']['kind'] == 'traffic'
+    late = engine.transition(record, PLAN, judged(0, 'inconclusive', 'inconclusive: deadline reached'), NOW + 1810)
+    assert late['write']['verdict'] == 'inconclusive' and late['action']['kind'] == 'approve'
+    # an undecided verdict for another step than the current one is refused, as any other verdict
+    with pytest.raises(engine.EngineError, match='judged for step 1 does not apply'):
+        engine.transition(record, PLAN, judged(1, 'continue'), NOW + 45)
+    # check mode polls once: it goes on, saying that a real run would keep judging
+    check = engine.transition(record, PLAN, judged(0, 'continue', 'continue: 3 of 4 windows'), NOW + 45,
+                              check_mode=True)
+    assert check['write']['verdict'] == 'watched' and check['action']['kind'] == 'traffic'
+    assert check['warnings'] == ['sample 3: step 0 at 10 % is undecided and would be judged until a decision '
+                                 '(rollout_require_pass); check mode goes on']
+
+
+def test_undecided_with_data_is_watched_with_the_opt_out_and_a_gate_waits():
+    result = engine.transition(watching(), TIMER, judged(0, 'continue', 'continue: 3 of 4 windows'), NOW + 30)
     assert result['write']['verdict'] == 'watched'
-    assert result['write']['reason'] == 'undecided after 30 s with data from every metric (continue: 3 of 4 windows)'
+    assert result['write']['reason'] == ('undecided after 30 s with data from every metric, done on time '
+                                         '(rollout_require_pass: false) (continue: 3 of 4 windows)')
     gate = engine.transition(watching(1, 50.0), PLAN, judged(1, 'pass', 'pass: errors pass'), NOW + 30,
                              hold_mode='prompt')
     assert gate['write']['verdict'] == 'awaiting_approval'
@@ -404,6 +436,9 @@ def test_check_mode_lists_every_weight_change_then_promotes():
 
 def test_check_mode_goes_past_an_inconclusive_step_and_a_held_one():
     actions, warnings, record = walk(fresh(), PLAN, {0: 'inconclusive', 1: 'continue'})
+    assert [a['kind'] for a in actions][-1] == 'promote' and len(warnings) == 3
+    assert 'step 1 at 50 % is undecided and would be judged until a decision' in warnings[1]
+    actions, warnings, record = walk(fresh(), TIMER, {0: 'inconclusive', 1: 'continue'})
     assert [a['kind'] for a in actions][-1] == 'promote' and len(warnings) == 2
     actions, warnings, record = walk(awaiting(), PLAN, {})
     assert [(a['kind'], a.get('step')) for a in actions] == [('traffic', 1), ('traffic', 2), ('wait', 2),

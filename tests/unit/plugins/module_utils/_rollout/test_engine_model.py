@@ -10,7 +10,9 @@ Invariants checked at every transition:
 
 * every (state, event) -> (state after, action) taken is in ``engine.TRANSITIONS`` (or ``engine.REPLAYS``);
 * once a step failed or was rejected, the only action is the rollback: canary traffic never goes up again;
-* promote only when every step of the plan is pass, watched or approved;
+* promote only when every step of the plan is pass, watched or approved - and, when the plan requires a pass
+  (``rollout_require_pass``, the default), no judged step ended undecided (``watched``): each passed or a human
+  approved it, so the promotion rests on evidence, never on time alone;
 * traffic for step k only when every step before k is done and k is not: a resume never repeats a done step nor
   skips one that is not;
 * a held release re-applies the held step's weight and nothing else until a human decides;
@@ -26,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.canary.release.plugins.module_utils._rollout import engine, record as rec, state
-from ansible_collections.canary.release.plugins.module_utils._rollout.plan import build_plan
+from ansible_collections.canary.release.plugins.module_utils._rollout.plan import PlanError, build_plan
 from ansible_collections.canary.release.plugins.module_utils._rollout.vocabulary import (
     COMPLETE_VERDICTS,
     FAILED_VERDICTS,
@@ -54,7 +56,11 @@ def plans(draw):
         if draw(st.integers(0, 3)) == 0:
             step['approval'] = True
         steps.append(step)
-    return build_plan(steps, pause=30)
+    require_pass = draw(st.booleans())
+    try:
+        return build_plan(steps, pause=30, require_pass=require_pass)
+    except PlanError:
+        return build_plan(steps, pause=30, require_pass=False)  # no judged step, no gate: only on timer
 
 
 class PureBackend(object):
@@ -137,6 +143,10 @@ def check(plan, before, event, result, run):
     after, action = result['record'], result['action']
     if has_failed(after) and after['status'] == 'running':
         assert action['kind'] == 'rollback', action  # no traffic after a fail or a rejection
+    if plan['require_pass']:
+        undecided = [entry for entry in after['steps']
+                     if entry.get('verdict') == 'watched' and plan['steps'][entry['index']]['analysis']]
+        assert not undecided, after['steps']  # a judged step never ends on time alone
     if action['kind'] == 'promote':
         assert done_steps(after) == set(range(len(plan['steps']))), after['steps']
     if action['kind'] == 'traffic':
