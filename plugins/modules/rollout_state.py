@@ -231,8 +231,9 @@ options:
     default: true
   max_duration:
     description:
-      - With O(operation=plan), the analysis deadline after the first step (C(analysis_max_duration)) - seconds,
-        or a number with C(s), C(m), C(h) or C(d). Judged steps that last longer get a warning.
+      - With O(operation=plan), the analysis deadline of each judged step, from the step's start
+        (C(analysis_max_duration)) - seconds, or a number with C(s), C(m), C(h) or C(d). A judged step that pauses
+        longer gets a warning.
     type: str
     default: 30m
   steps_order:
@@ -563,7 +564,7 @@ plan:
       description: O(require_pass).
       type: bool
     max_duration:
-      description: The analysis deadline after the first step, in seconds.
+      description: The analysis deadline of each judged step, from the step's start, in seconds.
       type: float
       sample: 1800.0
     steps_order:

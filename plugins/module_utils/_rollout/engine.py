@@ -340,9 +340,10 @@ class _Walk(object):
 
         The judge reads from the first step's start (evidence accumulates over the steps and survives a crash;
         ``now`` in check mode, where nothing was recorded); a pass is held until the end of this step's pause
-        (``stop_after``, seconds after that start); every approval gives the judge a fresh ``max_duration`` from
-        the approval (``deadline_extension``: the newest approval's time after the start). The judge restarts its
-        tests at the start of every later step up to this one (``restarts``, see :func:`_restarts`)."""
+        (``stop_after``, seconds after that start). The judge restarts its tests at the start of every later step
+        up to this one (``restarts``, see :func:`_restarts`), so each step earns its own pass, and each judged step
+        has its own deadline: ``max_duration`` from the step's start, or from the newest approval when that is
+        later (``deadline_extension``: that time after the first step's start)."""
         step = self.planned(index)
         entry = step_entry(self.record, index) or {}
         if self.check_mode:
@@ -357,7 +358,7 @@ class _Walk(object):
         approvals = [_time_of(item.get('at'), None) for item in self.record['steps']
                      if item.get('verdict') == APPROVED]
         approvals = [stamp for stamp in approvals if stamp is not None]
-        extension = max(0.0, max(approvals) - start) if approvals else 0.0
+        extension = max([0.0, step_start - start] + [stamp - start for stamp in approvals])
         return {'kind': ANALYSE, 'step': index, 'start_time': format_time(start),
                 'stop_after': (step_start - start) + step['pause'], 'until_decided': self.plan['require_pass'],
                 'deadline_extension': extension, 'max_duration': self.plan['max_duration'],

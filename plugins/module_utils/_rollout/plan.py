@@ -85,10 +85,10 @@ def build_plan(steps, pause=60, analysis=True, require_pass=REQUIRE_PASS, max_du
     approval. A plan that gives neither - no judged step and no approval gate - would be promoted by its pauses
     alone: refused while ``require_pass`` is true (``false`` is the explicit opt-out, "promote on timer").
 
-    ``max_duration`` is the analysis deadline after the first step (``analysis_max_duration``: seconds, or a
-    number with s, m, h or d, read by ``time_spec.parse_duration``). When the judged steps last longer than the
-    deadline (``judged_seconds``: the pauses up to and including the last judged step), the judge would be
-    inconclusive before the last judged step ends: a warning, not an error. So is a judged step at 100 % that no
+    ``max_duration`` is the analysis deadline of each judged step, from the step's start (``analysis_max_duration``:
+    seconds, or a number with s, m, h or d, read by ``time_spec.parse_duration``). When a judged step pauses longer
+    than that, the judge would be inconclusive before the step ends: a warning, not an error. (``judged_seconds``
+    is the pauses up to and including the last judged step.) So is a judged step at 100 % that no
     judged step below 100 % comes before (:func:`_full_weight_warning`).
 
     Returns ``{'steps': [{'index', 'weight' (float), 'pause' (int s), 'analysis', 'approval'}], 'require_pass',
@@ -173,10 +173,11 @@ def build_plan(steps, pause=60, analysis=True, require_pass=REQUIRE_PASS, max_du
     judged_indexes = [step['index'] for step in planned if step['analysis']]
     judged_seconds = sum(step['pause'] for step in planned[:judged_indexes[-1] + 1]) if judged_indexes else 0
     warnings = []
-    if judged_seconds > deadline:
-        warnings.append('the judged steps last %d s but the analysis deadline (analysis_max_duration) is %d s after '
-                        'the first step; the judge will be inconclusive before the last judged step ends'
-                        % (judged_seconds, int(deadline)))
+    longest = max([step for step in planned if step['analysis']], key=lambda step: step['pause'], default=None)
+    if longest is not None and longest['pause'] > deadline:
+        warnings.append('step %d pauses %d s but the analysis deadline (analysis_max_duration) is %d s after a step '
+                        'begins; the judge will be inconclusive before the step ends'
+                        % (longest['index'], longest['pause'], int(deadline)))
     warnings.extend(_full_weight_warning(planned))
     return {'steps': planned, 'require_pass': until_decided, 'max_duration': deadline, 'steps_order': steps_order,
             'judged_steps': judged_indexes, 'judged_seconds': judged_seconds, 'warnings': warnings}

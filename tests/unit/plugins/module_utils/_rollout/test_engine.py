@@ -194,7 +194,8 @@ def test_undecided_is_judged_again_until_a_decision_by_default():
     assert result['write'] is None and result['message'] is None and result['record'] == record
     assert result['action'] == {'kind': 'analyse', 'step': 0, 'start_time': '2025-01-31T12:00:10Z',
                                 'stop_after': 30.0, 'until_decided': True, 'deadline_extension': 0.0,
-                                'max_duration': 1800.0, 'deadline': 1800.0, 'label': 'sample 3: step 0 at 10 %'}
+                                'max_duration': 1800.0, 'deadline': 1800.0, 'label': 'sample 3: step 0 at 10 %',
+                                'restarts': []}
     assert (result['state'], result['state_after'], result['outcome']) == ('watching', 'watching', 'running')
     # the same answer again (a replay, or another undecided analysis): still judged, nothing written
     again = engine.transition(result['record'], PLAN, judged(0, 'continue', 'continue: 3 of 4 windows'), NOW + 90)
@@ -247,22 +248,28 @@ def test_inconclusive_holds_with_the_judges_reason_and_a_held_run_pauses():
     assert again['write'] is None and again['action'] == paused['action']
 
 
-def test_analysis_reads_from_the_first_step_and_approvals_extend_the_deadline():
+def test_analysis_reads_from_the_first_step_and_each_step_has_its_own_deadline():
     record = steps((0, 10.0, None, None), (0, 10.0, 'pass', 'ok'), (1, 50.0, None, None),
                    (1, 50.0, 'approved', 'approved (at the prompt)'), (2, 100.0, None, None))
-    # step 0 started at NOW+10, step 1 at NOW+30, approved at NOW+40; step 2 started at NOW+50
+    # step 0 started at NOW+10, step 1 at NOW+30, approved at NOW+40; step 2 started at NOW+50: its deadline is
+    # max_duration from its own start (40 s after the first step's), later than the approval's
     plan = build_plan([{'weight': 10}, {'weight': 50}, {'weight': 100, 'analysis': True}], pause=30,
                       max_duration='10m', require_pass=True)
     result = engine.transition(record, plan, traffic(2, 100), NOW + 55)
     assert result['write'] is None  # the same weight again: nothing changes
     assert result['action'] == {'kind': 'analyse', 'step': 2, 'start_time': '2025-01-31T12:00:10Z',
-                                'stop_after': 70.0, 'until_decided': True, 'deadline_extension': 30.0,
-                                'max_duration': 600.0, 'deadline': 630.0, 'label': 'sample 3: step 2 at 100 %',
+                                'stop_after': 70.0, 'until_decided': True, 'deadline_extension': 40.0,
+                                'max_duration': 600.0, 'deadline': 640.0, 'label': 'sample 3: step 2 at 100 %',
                                 'restarts': ['2025-01-31T12:00:30Z', '2025-01-31T12:00:50Z']}
     check = engine.transition(record, plan, traffic(2, 100), NOW + 55, check_mode=True)
     assert check['action']['start_time'] == '2025-01-31T12:00:55Z' and check['action']['stop_after'] == 30.0
     assert check['action']['deadline_extension'] == 0.0  # an approval before "now" does not shorten it
     assert check['action']['restarts'] == []  # check mode judges from now: nothing to restart
+    # step 1 held, approved at NOW+300, so step 2 begins at NOW+305: its deadline runs from there
+    held = steps((0, 10.0, 'pass', 'ok'), (1, 50.0, None, None), (1, 50.0, 'approved', 'approved (-e)'))
+    held['steps'][-1]['at'] = '2025-01-31T12:05:00Z'
+    watched = engine.transition(held, plan, traffic(2, 100), NOW + 305)['action']
+    assert watched['deadline_extension'] == 295.0 and watched['deadline'] == 895.0
 
 
 def test_the_judge_restarts_at_every_step_after_the_first():

@@ -161,13 +161,17 @@ def test_a_zero_deadline_is_refused():
         "analysis_max_duration: '0' must be above 0 (seconds, or a number with s, m, h or d)"]
 
 
-def test_judged_steps_longer_than_the_deadline_warn():
+def test_judged_step_longer_than_the_deadline_warns():
+    # Each judged step has its own deadline from its start: two 10-minute steps fit a 15-minute deadline (they did
+    # not when it counted from the first step), a 20-minute one does not; the unjudged 100 % soak does not count.
     plan = build_plan([{'weight': 10, 'pause': 600}, {'weight': 50, 'pause': 600}, {'weight': 100, 'pause': 6000}],
                       max_duration='15m')
-    assert plan['judged_seconds'] == 1200
+    assert plan['judged_seconds'] == 1200 and plan['warnings'] == []
+    plan = build_plan([{'weight': 10, 'pause': 600}, {'weight': 50, 'pause': 1200}, {'weight': 100, 'pause': 6000}],
+                      max_duration='15m')
     assert plan['warnings'] == [
-        'the judged steps last 1200 s but the analysis deadline (analysis_max_duration) is 900 s after the first '
-        'step; the judge will be inconclusive before the last judged step ends']
+        'step 1 pauses 1200 s but the analysis deadline (analysis_max_duration) is 900 s after a step begins; the '
+        'judge will be inconclusive before the step ends']
 
 
 def test_check_plan_refuses_what_build_plan_did_not_make():
