@@ -30,6 +30,9 @@ from examples.local.stack import LocalStack, analysis_metrics
 
 RATE = 200
 ERROR_RATE = 0.01
+# Every version serves 1 % of its requests slowly (300 ms, over the latency metric's 0.1 s): a latency metric with no slow
+# request on either arm could only pass after about 7 / rate_floor = 68,000 clean canary requests (issue 19).
+SLOW_RATE = 0.01
 STEPS = (10, 25, 50, 100)
 STEP_SECONDS = 8
 JUDGED = tuple(index for index, weight in enumerate(STEPS) if weight < 100)  # 100 % has no analysis by default
@@ -95,11 +98,11 @@ def main():
     runs = []
     load_before = load_average()
     with LocalStack(os.path.join(workdir, 'stack'), stable=3, canary=1, baseline=1, stable_version='100',
-                    scrape_interval='1s', error_rate=ERROR_RATE) as stack:
+                    scrape_interval='1s', error_rate=ERROR_RATE, slow_rate=SLOW_RATE) as stack:
         variables = stack_variables(stack, state_dir)
         variables.update({
             'rollout_steps': [{'weight': weight, 'pause': STEP_SECONDS if weight < 100 else 0} for weight in STEPS],
-            'local_stack_app_options': {'error_rate': ERROR_RATE},
+            'local_stack_app_options': {'error_rate': ERROR_RATE, 'slow_rate': SLOW_RATE},
             'analysis_canary_track': 'track="canary"',
             'analysis_baseline_track': 'track=~"stable|baseline"',
             'analysis_metrics': analysis_metrics(),
@@ -118,12 +121,14 @@ def main():
     promoted = [entry for entry in runs if entry['status'] == 'promoted']
     results = {
         'benchmark': 'good_release',
-        'setup': ('local stack: 3 stable + 1 baseline + 1 canary, every version at %g %% errors, hey %d req/s through '
+        'setup': ('local stack: 3 stable + 1 baseline + 1 canary, every version at %g %% errors and %g %% slow '
+                  'requests (300 ms), hey %d req/s through '
                   'NGINX (1 worker), Prometheus 1 s scrape; real ansible-playbook playbooks/canary_release.yml per run '
                   'at the product defaults, promotion on evidence included (rollout_require_pass not overridden): '
                   'steps %s %% of at least %d s each, a judged step done on the judge\'s pass (the 100 %% step not '
                   'judged), analysis_max_duration 5m, promotion in one batch of 3 (promote_serial=3)'
-                  % (100 * ERROR_RATE, RATE, ' -> '.join(str(weight) for weight in STEPS), STEP_SECONDS)),
+                  % (100 * ERROR_RATE, 100 * SLOW_RATE, RATE, ' -> '.join(str(weight) for weight in STEPS),
+                     STEP_SECONDS)),
         'judge': 'errors + latency (le 0.1 s) metrics, canary vs stable+baseline, window 2 s, poll every 1 s, alpha 0.01 '
                  'split over the two metrics, max_ratio 2, dispersion on (product defaults)',
         'runs': runs,
