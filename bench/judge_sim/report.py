@@ -125,8 +125,8 @@ def _decision_cell(stats, ratio):
         text += ' (%.1f %% undecided)' % (100.0 * stats['undecided'])
     minutes = stats['median_minutes']
     duration = '%.1f h' % (minutes / 60.0) if minutes >= 90 else '%g min' % round(minutes, 2)
-    return '%s, %s requests, %s' % (text, format(int(round(stats['mean_canary_requests_decided']
-                                                         or stats['mean_canary_requests'])), ','), duration)
+    requests = stats['mean_canary_requests_decided'] or stats['mean_canary_requests']
+    return '%s, %s requests, %s' % (text, format(int(round(requests)), ','), duration)
 
 
 def decision_tables(output):
@@ -140,8 +140,8 @@ def decision_tables(output):
             for ratio in (1, 2, 5):
                 cells = [_decision_cell(by_name['grid t=%g s=%g%% p=%g%% r=%g' % (traffic, share, base, ratio)],
                                         float(ratio)) for traffic in (10, 100)]
-                lines.append('| %g %% | %s | %s | %s |' % (base, '1 (identical)' if ratio == 1 else ratio,
-                                                          cells[0], cells[1]))
+                label = '1 (identical)' if ratio == 1 else ratio
+                lines.append('| %g %% | %s | %s | %s |' % (base, label, cells[0], cells[1]))
         lines.append('')
     return '\n'.join(lines)
 

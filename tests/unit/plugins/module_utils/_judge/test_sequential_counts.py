@@ -245,7 +245,6 @@ def test_dispersion_bound_is_wider_with_fewer_windows():
         > 2.0 * (many['dispersion_kappa_split'] - many['dispersion_kappa_estimate'])
 
 
-
 def test_windows_are_count_windows_with_valid_counts():
     with pytest.raises(CountsTestError):
         evaluate_counts([CountWindow(1.0, -1.0, 0.0, 10.0, 0.0)])
