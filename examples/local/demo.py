@@ -40,7 +40,7 @@ MSG_LIST_RE = re.compile(r'^\s*"msg": \[\s*$')
 MSG_ITEM_RE = re.compile(r'^\s*(".*"),?\s*$')
 FATAL_RE = re.compile(r'^(fatal|failed): \[([^\]]+)\]')
 ANSI_RE = re.compile(r'\x1b\[[0-9;]*m')
-LOAD_SECONDS = 300  # an upper bound: the load stops with the demo
+LOAD_SECONDS = 600  # an upper bound: the load stops with the demo (which takes 3-5 minutes)
 
 
 def ansible_environment():
