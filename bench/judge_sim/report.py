@@ -58,20 +58,15 @@ def target_summary(output):
     """Lines saying which targets are met, listing every miss."""
     rows = output['targets']
     lines = []
-    nulls = [row for row in rows if 'false_rollback' in row]
-    misses = [row for row in nulls if not row['false_rollback_ok']]
-    lines.append('* False rollback <= 1 %% (Clopper-Pearson 95 %% upper bound <= 1.5 %%): %d of %d ratio-1 scenarios '
-                 'meet it.' % (len(nulls) - len(misses), len(nulls)))
-    for row in misses:
-        lines.append('  * miss: %s: %.2f %% (upper bound %.2f %%)'
-                     % (row['name'], 100 * row['false_rollback'], 100 * row['false_rollback_ci95_high']))
-    watched = [row for row in rows if 'false_rollback_watched' in row]
-    misses = [row for row in watched if not row['false_rollback_watched_ok']]
-    lines.append('* False rollback of the watched release (the test restarted after each pass, up to 4 tests), same '
-                 'limits: %d of %d ratio-1 scenarios meet it.' % (len(watched) - len(misses), len(watched)))
-    for row in misses:
-        lines.append('  * miss: %s: %.2f %% (upper bound %.2f %%)'
-                     % (row['name'], 100 * row['false_rollback_watched'], 100 * row['false_rollback_watched_ci95_high']))
+    for key, label in (('false_rollback', 'False rollback <= 1 % (Clopper-Pearson 95 % upper bound <= 1.5 %)'),
+                       ('false_rollback_watched', 'False rollback of the watched release (the test restarted after '
+                                                  'each pass, up to 4 tests), same limits')):
+        nulls = [row for row in rows if key in row]
+        misses = [row for row in nulls if not row[key + '_ok']]
+        lines.append('* %s: %d of %d ratio-1 scenarios meet it.' % (label, len(nulls) - len(misses), len(nulls)))
+        for row in misses:
+            lines.append('  * miss: %s: %.2f %% (upper bound %.2f %%)'
+                         % (row['name'], 100 * row[key], 100 * row[key + '_ci95_high']))
     onset = [row for row in rows if 'power_watched' in row]
     misses = [row for row in onset if not row['power_watched_ok']]
     lines.append('* Power >= 99 %% when the regression starts after 10 minutes, watched after a pass: %d of %d '

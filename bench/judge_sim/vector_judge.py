@@ -164,17 +164,8 @@ class VectorJudge:
             self.spread[:, index] = spreads
             self.mh_numerator[index] += np.where(valid, x_c * n_b / total, 0.0)
             self.mh_denominator[index] += np.where(valid, x_b * n_c / total, 0.0)
-            positive = information > 0
-            # core.kappa_upper_bound, same operations in the same order.
-            z_squared = core.DISPERSION_Z * core.DISPERSION_Z
-            quadratic = information * information - z_squared * spreads[2]
-            linear = residual * information + z_squared * spreads[1]
-            constant = residual * residual - z_squared * spreads[0]
-            solvable = quadratic > 0
-            root = (linear + np.sqrt(np.maximum(linear * linear - quadratic * constant, 0.0))) \
-                / np.where(solvable, quadratic, 1.0)
-            bound = np.where(solvable, np.minimum(1.0, np.maximum(0.0, root)), 1.0)
-            conditional = np.where(positive, bound, self.conditional_kappa[index])
+            bound = _upper_bound(residual, information, spreads, 1.0)
+            conditional = np.where(information > 0, bound, self.conditional_kappa[index])
             self.conditional_kappa[index] = conditional
             noise = _upper_bound(self.arm_residual[index], self.arm_information[index], self.arm_spread[:, index],
                                  np.inf)
