@@ -204,13 +204,27 @@ options:
     type: raw
   steps:
     description:
-      - With O(operation=plan), the steps (C(rollout_steps)) - a non-empty list of mappings with C(weight) (canary
-        percent, above 0 and at most 100), and optionally C(pause) (whole seconds, default O(pause)), C(analysis)
-        (judge the canary during the step; default O(analysis), and false at 100 percent) and C(approval) (wait
-        for a human after the step).
+      - With O(operation=plan), the steps (C(rollout_steps)) - a list of mappings with C(weight) (canary percent,
+        above 0 and at most 100), and optionally C(pause) (whole seconds, default O(pause)), C(analysis) (judge
+        the canary during the step; default O(analysis), and false at 100 percent) and C(approval) (wait for a
+        human after the step).
       - Weights must increase from step to step unless O(steps_order=any).
+      - Empty or omitted - the steps of O(preset), or without one 5, 25, 50 and 100 percent.
     type: list
     elements: raw
+  preset:
+    description:
+      - With O(operation=plan), a named step list (C(rollout_preset)), used when O(steps) is empty -
+        V(canary_10_5m), V(canary_10_15m), V(canary_10_30m) (10 percent for 5, 15 or 30 minutes, then 100 percent;
+        any C(canary_<percent>_<minutes>m)), V(linear_10_every_1m), V(linear_10_every_3m) (10 percent more every 1
+        or 3 minutes; any C(linear_<percent>_every_<minutes>m)), V(all_at_once) (100 percent at once) or
+        V(progressive) (5, 10, 25 and 50 percent for 30 minutes each, then 100 percent). CodeDeploy's names
+        (C(Canary10Percent5Minutes), C(CodeDeployDefault.ECSLinear10PercentEvery3Minutes), C(AllAtOnce)) mean the
+        same.
+      - The 100 percent step of a preset has no pause; the steps below it are judged unless O(analysis=false).
+      - An unknown name is refused, even beside O(steps) (which then wins, with a warning).
+    type: str
+    default: ''
   pause:
     description: With O(operation=plan), the pause of a step that sets none, whole seconds.
     type: raw
@@ -346,6 +360,12 @@ EXAMPLES = r'''
     pause: 120
     max_duration: 30m
   register: rollout_plan
+
+- name: Check a preset's steps - 10 percent for 15 minutes, then 100 percent
+  canary.release.rollout_state:
+    operation: plan
+    service: web
+    preset: canary_10_15m
 
 - name: Tell the engine that the rollout began, and get the first action
   canary.release.rollout_state:
@@ -662,7 +682,7 @@ def run(module):
     if operation == 'plan':
         plan = build_plan(params['steps'], pause=params['pause'], analysis=params['analysis'],
                           require_pass=params['require_pass'], max_duration=params['max_duration'],
-                          steps_order=params['steps_order'])
+                          steps_order=params['steps_order'], preset=params['preset'])
         warnings = ['rollout of %s: %s' % (params['service'], warning) for warning in plan['warnings']]
         return {'changed': False, 'plan': plan, 'warnings': warnings,
                 'message': '%s: %s' % (params['service'], describe_plan(plan))}
@@ -721,6 +741,7 @@ def main():
             status=dict(type='str', choices=['running', 'paused', 'promoted', 'rolled_back', 'aborted']),
             event=dict(type='raw'),
             steps=dict(type='list', elements='raw'),
+            preset=dict(type='str', default=''),
             pause=dict(type='raw', default=60),
             analysis=dict(type='bool', default=True),
             require_pass=dict(type='bool', default=REQUIRE_PASS, no_log=False),
@@ -737,7 +758,6 @@ def main():
             ('operation', 'step', ('step',)),
             ('operation', 'event', ('event',)),
             ('operation', 'finish', ('status',)),
-            ('operation', 'plan', ('steps',)),
             ('operation', 'advance', ('version', 'run_id', 'plan', 'event')),
         ],
         supports_check_mode=True,

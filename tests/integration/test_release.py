@@ -218,6 +218,19 @@ def test_check_mode_lists_every_weight_change_and_changes_nothing(stack, tmp_pat
     assert run.stats['canary_release']['check_mode'] is True
 
 
+def test_a_preset_gives_the_steps_when_rollout_steps_is_empty(stack, tmp_path):
+    """rollout_preset in CodeDeploy's spelling: 10 % judged for 5 minutes, then 100 % (check mode: no pause)."""
+    state_dir = str(tmp_path / 'state')
+    run = ok(release(stack, tmp_path, 'preset', release_vars(stack, state_dir, '2', rollout_steps=[],
+                                                             rollout_preset='Canary10Percent5Minutes'), check=True))
+    assert messages(run, 'Report the traffic split') == [
+        'sample: canary at %s %% (requested %s %%) via nginx (check mode)' % (weight, weight)
+        for weight in ('10.0', '100.0')] + [
+        'sample: canary at 0.0 % (requested 0.0 %) via nginx (check mode), unchanged']
+    assert len(messages(run, 'Report the poll')) == 1  # the 100 % step is not judged
+    assert not os.path.exists(state_dir)
+
+
 def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
     state_dir = str(tmp_path / 'state')
     started = time.monotonic()
@@ -404,7 +417,10 @@ def test_a_run_that_died_after_a_failed_step_rolls_back_without_moving_traffic(s
      'rollout_steps[1]: weight 10 is not above the weight of the step before (50)'),
     ({'analysis_metrics': [{'name': 'errors', 'kind': 'errors'}]}, 'errors'),
     ({'rollout_analysis': False}, 'rollout_steps: no step is judged and none has an approval gate'),
-], ids=['unknown backend', 'steps going down', 'metric without queries', 'promotion by timer alone'])
+    ({'rollout_steps': [], 'rollout_preset': 'all_at_once'}, 'rollout_steps: no step is judged and none has'),
+    ({'rollout_preset': 'canary_10'}, "rollout_preset: 'canary_10' is not a preset"),
+], ids=['unknown backend', 'steps going down', 'metric without queries', 'promotion by timer alone',
+        'all at once needs the timer opt-out', 'unknown preset beside steps'])
 def test_a_release_that_would_fail_later_is_refused_before_anything_changes(stack, tmp_path, overrides, message):
     """Play 0 and 1 check everything a release will use: nothing is recorded, locked, deployed or shifted."""
     state_dir = str(tmp_path / 'state')

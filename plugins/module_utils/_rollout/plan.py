@@ -13,6 +13,8 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.canary.release.plugins.module_utils._rollout.presets import (DEFAULT_STEPS, PresetError,
+                                                                                      preset_steps)
 from ansible_collections.canary.release.plugins.module_utils.time_spec import TimeSpecError, parse_duration
 
 STEP_KEYS = ('weight', 'pause', 'analysis', 'approval')
@@ -68,16 +70,38 @@ def _percent(weight):
     return '%g' % weight
 
 
+def _chosen_steps(steps, preset, problems, warnings):
+    """The step list to plan and the preset it comes from (None): ``steps`` when given (a preset beside it is
+    named in a warning), else preset ``preset``'s, else :data:`DEFAULT_STEPS`. An unknown preset is a problem
+    even when ``steps`` wins, so that a typo never goes unnoticed."""
+    given = not (steps is None or steps == '' or (isinstance(steps, (list, tuple)) and not steps))
+    chosen = name = None
+    if preset not in (None, ''):
+        try:
+            chosen, name = preset_steps(preset)
+        except PresetError as error:
+            problems.append(str(error))
+    if given:
+        if name is not None:
+            warnings.append('rollout_steps is set, so rollout_preset %s is not used' % name)
+        return steps, None
+    if chosen is not None:
+        return chosen, name
+    return [dict(step) for step in DEFAULT_STEPS], None
+
+
 def build_plan(steps, pause=60, analysis=True, require_pass=REQUIRE_PASS, max_duration='30m',
-               steps_order='increasing'):
+               steps_order='increasing', preset=''):
     """The plan of a rollout, or :class:`PlanError` with every problem found.
 
-    ``steps`` is ``rollout_steps``: a non-empty list of mappings with the keys ``weight`` (percent in (0, 100], a
-    number or a numeric string), ``pause`` (whole seconds >= 0, default ``pause``), ``analysis`` and ``approval``
-    (booleans, Ansible's spellings accepted). A step judges the canary unless it says otherwise, except at 100 %:
-    with the baseline in the canary's upstream nothing is left to compare with, so a 100 % step judges only with
-    ``analysis: true`` (``analysis`` false turns judging off for every step that does not ask for it). Weights must
-    increase strictly (a canary's share only grows) unless ``steps_order`` is ``any``.
+    ``preset`` (``rollout_preset``) names a step list (:mod:`.presets`) used when ``steps`` is empty or None;
+    with neither, the steps are :data:`DEFAULT_STEPS` (5, 25, 50, 100 %). ``steps`` is ``rollout_steps``: a list
+    of mappings with the keys ``weight`` (percent in (0, 100], a number or a numeric string), ``pause`` (whole
+    seconds >= 0, default ``pause``), ``analysis`` and ``approval`` (booleans, Ansible's spellings accepted). A
+    step judges the canary unless it says otherwise, except at 100 %: with the baseline in the canary's upstream
+    nothing is left to compare with, so a 100 % step judges only with ``analysis: true`` (``analysis`` false
+    turns judging off for every step that does not ask for it). Weights must increase strictly (a canary's share
+    only grows) unless ``steps_order`` is ``any``.
 
     ``require_pass`` (``rollout_require_pass``, :data:`REQUIRE_PASS` by default) makes the release wait for
     evidence: a judged step ends on the judge's decision - ``pass``, ``fail``, or ``inconclusive`` at the deadline,
@@ -91,10 +115,13 @@ def build_plan(steps, pause=60, analysis=True, require_pass=REQUIRE_PASS, max_du
     is the pauses up to and including the last judged step.) So is a judged step at 100 % that no
     judged step below 100 % comes before (:func:`_full_weight_warning`).
 
-    Returns ``{'steps': [{'index', 'weight' (float), 'pause' (int s), 'analysis', 'approval'}], 'require_pass',
-    'max_duration' (float s), 'steps_order', 'judged_steps' (indexes), 'judged_seconds', 'warnings'}``.
+    Returns ``{'steps': [{'index', 'weight' (float), 'pause' (int s), 'analysis', 'approval'}], 'preset' (the
+    preset's name or None), 'require_pass', 'max_duration' (float s), 'steps_order', 'judged_steps' (indexes),
+    'judged_seconds', 'warnings'}``.
     """
     problems = []
+    warnings = []
+    steps, preset_name = _chosen_steps(steps, preset, problems, warnings)
     default_pause = _whole(pause)
     if default_pause is None:
         problems.append('rollout_pause: %r is not a whole number of seconds >= 0' % (pause,))
@@ -172,14 +199,13 @@ def build_plan(steps, pause=60, analysis=True, require_pass=REQUIRE_PASS, max_du
 
     judged_indexes = [step['index'] for step in planned if step['analysis']]
     judged_seconds = sum(step['pause'] for step in planned[:judged_indexes[-1] + 1]) if judged_indexes else 0
-    warnings = []
     longest = max([step for step in planned if step['analysis']], key=lambda step: step['pause'], default=None)
     if longest is not None and longest['pause'] > deadline:
         warnings.append('step %d pauses %d s but the analysis deadline (analysis_max_duration) is %d s after a step '
                         'begins; the judge will be inconclusive before the step ends'
                         % (longest['index'], longest['pause'], int(deadline)))
     warnings.extend(_full_weight_warning(planned))
-    return {'steps': planned, 'require_pass': until_decided, 'max_duration': deadline, 'steps_order': steps_order,
+    return {'steps': planned, 'preset': preset_name, 'require_pass': until_decided, 'max_duration': deadline, 'steps_order': steps_order,
             'judged_steps': judged_indexes, 'judged_seconds': judged_seconds, 'warnings': warnings}
 
 
@@ -243,10 +269,12 @@ def check_plan(plan):
 
 
 def describe_plan(plan):
-    """``3 steps: 10 % (60 s, judged), 50 % (60 s, judged, approval), 100 % (60 s)``: the plan in one line."""
+    """``3 steps: 10 % (60 s, judged), 50 % (60 s, judged, approval), 100 % (60 s)``: the plan in one line
+    (``preset canary_10_5m, 2 steps: ...`` for a preset's)."""
     parts = []
     for step in plan['steps']:
         notes = ['%d s' % step['pause']] + (['judged'] if step['analysis'] else []) + \
             (['approval'] if step['approval'] else [])
         parts.append('%s %% (%s)' % (_percent(step['weight']), ', '.join(notes)))
-    return '%d step%s: %s' % (len(parts), '' if len(parts) == 1 else 's', ', '.join(parts))
+    described = '%d step%s: %s' % (len(parts), '' if len(parts) == 1 else 's', ', '.join(parts))
+    return 'preset %s, %s' % (plan['preset'], described) if plan.get('preset') else described

@@ -30,6 +30,20 @@ def test_plan_validates_once_and_fails_with_every_problem(capsys):
                 steps=[{'weight': 50}, {'weight': 10}, {'weight': 100}])['plan']['steps_order'] == 'any'
 
 
+def test_plan_takes_a_preset_and_warns_when_steps_win(capsys):
+    result = call(capsys, operation='plan', service='web', preset='CodeDeployDefault.ECSCanary10Percent15Minutes')
+    assert result['message'] == 'web: preset canary_10_15m, 2 steps: 10 % (900 s, judged), 100 % (0 s)'
+    assert result['plan']['warnings'] == []
+    both = call(capsys, operation='plan', service='web', preset='progressive', steps=[{'weight': 50}, {'weight': 100}])
+    assert [step['weight'] for step in both['plan']['steps']] == [50.0, 100.0]
+    assert both['plan']['warnings'] == ['rollout_steps is set, so rollout_preset progressive is not used']
+    failed = call(capsys, operation='plan', service='web', preset='Canary10Percent')
+    assert failed['failed'] is True and failed['msg'].startswith(
+        "rollout of web: rollout_preset: 'Canary10Percent' is not a preset")
+    default = call(capsys, operation='plan', service='web')
+    assert [step['weight'] for step in default['plan']['steps']] == [5.0, 25.0, 50.0, 100.0]
+
+
 def test_advance_records_and_answers(capsys, tmp_path):
     state_dir = str(tmp_path)
     plan = call(capsys, operation='plan', service='web', steps=[{'weight': 10}, {'weight': 100}])['plan']
