@@ -13,13 +13,14 @@ Versions and error rates: the stable fleet starts at version 1 with 4 % errors; 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
-from examples.local.processes import child_pids, wait_until
+from examples.local.processes import child_pids, is_alive, wait_until
 from ansible_collections.canary.release.plugins.module_utils._rollout import state as rollout_state
 from examples.local.stack import REPO_ROOT, LocalStack, find_nginx, find_prometheus
 from tests.support.paths import BIN_DIR
@@ -240,7 +241,11 @@ def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
         run = not_promoted(release(stack, tmp_path, 'bad', release_vars(
             stack, state_dir, '3', rollout_previous_version='1', rollout_webhook_url=hook_url,
             rollout_webhook_secret=HOOK_SECRET,
-            rollout_steps=[{'weight': 10, 'pause': 30}, {'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 1}])),
+            rollout_steps=[{'weight': 10, 'pause': 30}, {'weight': 50, 'pause': 4}, {'weight': 100, 'pause': 1}],
+            # synthetic load on both arms while the step is judged (it adds to the stack's organic load here)
+            analysis_load_canary_urls=[stack.instances['canary-1'].url + '/'],
+            analysis_load_baseline_urls=[stack.instances['baseline-1'].url + '/'], analysis_load_rate=20,
+            analysis_load_headers={'X-Load-Token': 'load-header-secret-9f2'})),
             'sample 3: release rolled back - step 0 at 10 %, verdict fail: errors: canary ')
         posts, headers = list(webhook.requests), list(webhook.headers)
     seconds = time.monotonic() - started
@@ -259,6 +264,21 @@ def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
     assert all(': continue' in line for line in polls[:-1]), polls  # one line per poll until the decision
     assert run.stats['canary_release']['outcome'] == 'rolled_back'
     assert seconds < 90, seconds
+    # the synthetic load ran while the step was judged and stopped with the analysis, before the rollback
+    load_lines = messages(run, 'Report the synthetic load')
+    assert len(load_lines) == 1 and load_lines[0].startswith('sample 3: step 0 at 10 %: load sample: stopped, '
+                                                             'requests sent: baseline '), load_lines
+    assert load_lines[0].endswith('(ended: stopped)')
+    sent = dict((arm, int(count)) for arm, count in re.findall(r'(baseline|canary) (\d+)', load_lines[0]))
+    assert sent['canary'] > 20 and sent['baseline'] > 20 and abs(sent['canary'] - sent['baseline']) <= 25, sent
+    names = [task['name'] for task in run.tasks]
+    load_at = [index for index, name in enumerate(names) if name.endswith('Report the synthetic load')]
+    traffic_at = [index for index, name in enumerate(names) if name.endswith('Report the traffic split')]
+    assert load_at[0] < traffic_at[-1]  # the rollback's traffic change came after the load stopped
+    with open(os.path.expanduser('~/.cache/canary-release/loadtest/sample.pid.json'), encoding='utf-8') as handle:
+        load_pid = json.load(handle)['pid']
+    assert not is_alive(load_pid)
+    assert 'load-header-secret-9f2' not in run.stdout + run.stderr
     # every transition went to the webhook as Slack-compatible JSON, one line each; the URL was never shown
     texts = [json.loads(body)['text'] for method, path, body in posts]
     assert all(method == 'POST' and path == '/services/T000/B000/SECRETTOKEN' for method, path, body in posts)
