@@ -40,9 +40,10 @@ bench-e2e: bootstrap
 	$(BENCH_PYTHON) -m bench.good_release.run
 	$(BENCH_PYTHON) -m bench.subtle_canary.run
 
-# Regenerate the full pin set after changing tests/requirements.txt.
+# Regenerate the full pin sets after changing tests/requirements.txt or tests/galaxy/requirements.txt.
 constraints: bootstrap
 	.venv/bin/python -m pip freeze --exclude-editable | sed '1i # Full pin set of .venv, regenerated with `make constraints` after changing tests/requirements.txt.' > tests/constraints.txt
+	.venv-galaxy/bin/python -m pip freeze --exclude-editable | sed '1i # Full pin set of .venv-galaxy, regenerated with `make constraints` after changing requirements.txt beside it.' > tests/galaxy/constraints.txt
 
 clean:
-	rm -rf tests/output .venv
+	rm -rf tests/output .venv .venv-galaxy
