@@ -176,7 +176,7 @@ files:
   elements: dict
   sample: [{name: report.json, path: /home/ops/reports/web-1.4.0/report.json, size: 20480, changed: true}]
 charts:
-  description: Whether charts were drawn (false without matplotlib: the page has tables instead).
+  description: Whether charts were drawn (false without matplotlib, then the page has tables instead).
   returned: success
   type: bool
   sample: true

@@ -7,9 +7,9 @@
 
 The charts are referenced as relative files (``weight.png`` ...) written beside the page, so the directory can be
 copied, archived or served as it is. Without charts (no matplotlib) the page shows their data as tables instead:
-the weight's change points, and per metric one row per window with the decisions made in it. Every value that comes from the record, the metric definitions or a server
-(versions, reasons, queries, error messages, labels) is HTML-escaped; nothing in the page depends on the time it
-was rendered, so the same report renders to the same bytes.
+the weight's change points, and per metric one row per window with the decisions made in it. Every value that
+comes from the record, the metric definitions or a server (versions, reasons, queries, error messages, labels) is
+HTML-escaped; nothing in the page depends on the time it was rendered, so the same report renders to the same bytes.
 """
 
 import json
@@ -167,8 +167,8 @@ def _chart_tables(report):
              '<h3>%s</h3>' % text(CAPTIONS['weight.png']), _weight_table(report)]
     for metric in report['metrics']:
         if metric['kind'] == 'threshold':
-            heading = '%s: canary value (min %s, max %s)' % (metric['name'], number(metric.get('min')),
-                                                            number(metric.get('max')))
+            bounds = (number(metric.get('min')), number(metric.get('max')))
+            heading = '%s: canary value (min %s, max %s)' % ((metric['name'],) + bounds)
             table = _guard_table(report, metric)
         else:
             heading = '%s: %s' % (metric['name'], CAPTIONS['errors.png' if metric['kind'] == 'errors' else 'latency.png'])
