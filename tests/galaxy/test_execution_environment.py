@@ -51,8 +51,8 @@ def introspect(context, collections, tmp_path):
     build = context / '_build'
     run([sys.executable, build / 'scripts' / 'introspect.py', 'introspect', collections] + options, cwd=build,
         env=clean_env())
-    read = (lambda name: (tmp_path / name).read_text().splitlines() if (tmp_path / name).exists() else [])
-    return read('requirements.txt'), read('bindep.txt')
+    return tuple((tmp_path / name).read_text().splitlines() if (tmp_path / name).exists() else []
+                 for name in ('requirements.txt', 'bindep.txt'))
 
 
 def test_the_context_has_the_collections_and_the_terraform_step(tmp_path):
@@ -121,7 +121,7 @@ def release():
 
 def install(base_url, dest):
     return subprocess.run([sys.executable, INSTALLER, '--version', '9.9.9', '--arch', 'amd64', '--dest', dest,
-                           '--base-url', base_url], capture_output=True, text=True, timeout=60)
+                           '--base-url', base_url], capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_the_terraform_step_installs_the_verified_binary(release, tmp_path):
@@ -129,7 +129,7 @@ def test_the_terraform_step_installs_the_verified_binary(release, tmp_path):
     assert done.returncode == 0, done.stderr
     terraform = tmp_path / 'bin' / 'terraform'
     assert os.stat(terraform).st_mode & 0o777 == 0o755
-    assert subprocess.run([terraform], capture_output=True, text=True).stdout == 'Terraform v9.9.9\n'
+    assert subprocess.run([terraform], capture_output=True, text=True, check=True).stdout == 'Terraform v9.9.9\n'
 
 
 def test_the_terraform_step_refuses_a_zip_that_does_not_match_its_checksum(release, tmp_path):
