@@ -1,8 +1,8 @@
 # canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
-.PHONY: test sanity lint unit integration demo bootstrap build constraints clean bench-nginx bench-e2e
+.PHONY: test sanity lint unit integration galaxy demo bootstrap build constraints clean bench-nginx bench-e2e
 
 test: bootstrap
-	tools/run_stages.sh sanity lint unit integration
+	tools/run_stages.sh sanity lint unit integration galaxy
 
 sanity: bootstrap
 	tools/run_stages.sh sanity
@@ -15,6 +15,9 @@ unit: bootstrap
 
 integration: bootstrap
 	tools/run_stages.sh integration
+
+galaxy: bootstrap
+	tools/run_stages.sh galaxy
 
 demo: bootstrap
 	tools/demo.sh
@@ -40,9 +43,10 @@ bench-e2e: bootstrap
 	$(BENCH_PYTHON) -m bench.good_release.run
 	$(BENCH_PYTHON) -m bench.subtle_canary.run
 
-# Regenerate the full pin set after changing tests/requirements.txt.
+# Regenerate the full pin sets after changing tests/requirements.txt or tests/galaxy/requirements.txt.
 constraints: bootstrap
 	.venv/bin/python -m pip freeze --exclude-editable | sed '1i # Full pin set of .venv, regenerated with `make constraints` after changing tests/requirements.txt.' > tests/constraints.txt
+	.venv-galaxy/bin/python -m pip freeze --exclude-editable | sed '1i # Full pin set of .venv-galaxy, regenerated with `make constraints` after changing requirements.txt beside it.' > tests/galaxy/constraints.txt
 
 clean:
-	rm -rf tests/output .venv
+	rm -rf tests/output .venv .venv-galaxy

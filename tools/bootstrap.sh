@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need, when it is missing: Debian packages (as root),
-# the pinned .venv, ansible-test's pip bootstrap script, and the ansible_collections link tree.
+# the pinned .venv and .venv-galaxy, ansible-test's pip bootstrap script, and the ansible_collections link tree.
 # A second run finds everything in place and takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,20 +46,22 @@ pick_python() {
 }
 
 install_venv() {
-    local stamp
-    stamp=$(cat requirements.txt tests/requirements.txt tests/constraints.txt | sha256sum | cut -c1-16)
-    if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.requirements-stamp" 2>/dev/null)" = "$stamp" ]; then
+    # install_venv DIR REQUIREMENTS CONSTRAINTS [MORE STAMPED FILES]: (re)installs DIR's pinned packages when any of
+    # the files changed since the last successful install.
+    local venv=$1 requirements=$2 constraints=$3 stamp
+    stamp=$(cat "${@:2}" | sha256sum | cut -c1-16)
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-stamp" 2>/dev/null)" = "$stamp" ]; then
         return 0
     fi
-    echo "bootstrap: installing pinned Python packages into $VENV"
-    [ -x "$VENV/bin/python" ] || "$(pick_python)" -m venv "$VENV"
-    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check \
-            -r tests/requirements.txt -c tests/constraints.txt > "$VENV/pip-install.log" 2>&1; then
-        grep -v "^WARNING: Location" "$VENV/pip-install.log" | tail -30 >&2
-        echo "bootstrap: pip install failed; full log in $VENV/pip-install.log" >&2
+    echo "bootstrap: installing pinned Python packages into $venv"
+    [ -x "$venv/bin/python" ] || "$(pick_python)" -m venv "$venv"
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check \
+            -r "$requirements" -c "$constraints" > "$venv/pip-install.log" 2>&1; then
+        grep -v "^WARNING: Location" "$venv/pip-install.log" | tail -30 >&2
+        echo "bootstrap: pip install failed; full log in $venv/pip-install.log" >&2
         exit 1
     fi
-    echo "$stamp" > "$VENV/.requirements-stamp"
+    echo "$stamp" > "$venv/.requirements-stamp"
 }
 
 link_collection_tree() {
@@ -69,7 +71,9 @@ link_collection_tree() {
 }
 
 install_system_packages
-install_venv
+install_venv "$VENV" tests/requirements.txt tests/constraints.txt requirements.txt
+# galaxy-importer's pins conflict with .venv's (tests/galaxy/requirements.txt says which): a venv of its own.
+install_venv "$VENV-galaxy" tests/galaxy/requirements.txt tests/galaxy/constraints.txt
 "$VENV/bin/python" tools/ensure_get_pip.py
 "$VENV/bin/python" tools/terraform_plugins.py >/dev/null
 link_collection_tree

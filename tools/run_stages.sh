@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the named test stages (sanity, lint, unit, integration) in order, every one of them even
+# Runs the named test stages (sanity, lint, unit, integration, galaxy) in order, every one of them even
 # after a failure, then prints one summary line per stage. Exits non-zero if any stage failed.
 # The stage_* functions are called indirectly, by name.
 # shellcheck disable=SC2317
@@ -21,7 +21,7 @@ copy_collection_tree() {
     target="$root/ansible_collections/canary/release"
     rm -rf "$root"
     mkdir -p "$target"
-    tar -cf - --exclude=./.git --exclude=./.venv --exclude=./tests/output --exclude=__pycache__ \
+    tar -cf - --exclude=./.git --exclude=./.venv --exclude=./.venv-galaxy --exclude=./tests/output --exclude=__pycache__ \
         --exclude=.pytest_cache --exclude=.hypothesis \
         --exclude=.terraform --exclude=.terraform.lock.hcl --exclude=terraform.tfstate.d --exclude='*.tfstate' --exclude='*.tfstate.*' --exclude=./bench/scratch --exclude='./*.tar.gz' . \
         | tar -xf - -C "$target"
@@ -52,6 +52,13 @@ stage_unit() {
 
 stage_integration() {
     "$VENV_BIN/python" -m pytest -q tests/integration
+}
+
+stage_galaxy() {
+    # The built artifact as Galaxy (galaxy-importer) and ansible-builder meet it, then the changelog fragments.
+    "$VENV_BIN/python" -m pytest -q tests/galaxy && "$VENV_BIN/antsibull-changelog" lint \
+        && "$VENV_BIN/antsibull-changelog" lint-changelog-yaml changelogs/changelog.yaml \
+        && echo "galaxy: $(stat -c %s tests/output/build/canary-release-*.tar.gz) bytes, import clean, changelog clean"
 }
 
 declare -a summary=()

@@ -29,7 +29,7 @@ description:
   - A failed query (Prometheus down, invalid PromQL, an AWS error) or a traffic query without series does not
     fail the task. The report lists the metric's arm under C(missing) in RV(summary) and says so on the page and in a
     warning. Invalid options (an unreadable record or time, an invalid metric) fail the task and write nothing.
-  - Without matplotlib on the host the module runs on, the report has no charts and the module warns.
+  - Without matplotlib on the host the module runs on, the report has tables of the charts' data instead of charts, says so, and the module warns.
   - Only files whose bytes change are written, each replaced atomically. The same data gives the same bytes (the
     charts too), so a re-run reports C(changed=false).
 author:
@@ -176,7 +176,7 @@ files:
   elements: dict
   sample: [{name: report.json, path: /home/ops/reports/web-1.4.0/report.json, size: 20480, changed: true}]
 charts:
-  description: Whether charts were drawn (false without matplotlib).
+  description: Whether charts were drawn (false without matplotlib, then the page has tables instead).
   returned: success
   type: bool
   sample: true

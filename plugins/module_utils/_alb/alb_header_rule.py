@@ -193,8 +193,9 @@ def rule_matches(rule, header_name, values=None):
 
 def _same_conditions(rule, spec):
     parts = _condition_parts(rule)
-    return (parts is not None and set(parts[1]) == set(spec.values)
-            and set(_normalise_networks(parts[2])) == set(spec.networks))
+    if parts is None:
+        return False
+    return set(parts[1]) == set(spec.values) and set(_normalise_networks(parts[2])) == set(spec.networks)
 
 
 def _normalise_networks(sources):

@@ -55,8 +55,8 @@ def stop_reason(verdict, elapsed, metrics, polls, stop_after=None, until_decided
     timed = _timed(elapsed, stop_after)
     if verdict in ('fail', 'inconclusive') or (verdict == 'pass' and (timed or stop_after is None)):
         return 'decided'
-    if (verdict == 'continue' and timed and not until_decided
-            and (has_data(metrics) or not stop_needs_data)):
+    may_stop = has_data(metrics) or not stop_needs_data
+    if verdict == 'continue' and timed and not until_decided and may_stop:
         return 'time'
     if check_mode:
         return 'check_mode'

@@ -222,8 +222,8 @@ def log_sum_exp(values):
 
 
 def _gamma_poisson_log_e(errors, requests, rate, scale):
-    return (rate * requests - errors * math.log(rate) + math.log(scale) + math.lgamma(1.0 + errors)
-            - (1.0 + errors) * math.log(scale + requests))
+    observed = rate * requests - errors * math.log(rate) + math.log(scale) + math.lgamma(1.0 + errors)
+    return observed - (1.0 + errors) * math.log(scale + requests)
 
 
 def rate_bound_log_e(errors, requests, rate):

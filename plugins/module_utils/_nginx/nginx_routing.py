@@ -206,8 +206,9 @@ def routing_spec(upstream, canary_upstream, canary_servers=None, variable=None, 
                           DEFAULT_FORCE_VALUES)
     except ForcingPolicyError as error:
         raise RoutingError(str(error))
-    public_forcing = bool(not networks and ((header_name is not None and header_values)
-                                            or (cookie_name is not None and cookie_values)))
+    forced_by_header = header_name is not None and bool(header_values)
+    forced_by_cookie = cookie_name is not None and bool(cookie_values)
+    public_forcing = not networks and (forced_by_header or forced_by_cookie)
     if sticky:
         _check(NAME_RE, sticky_cookie, 'sticky_cookie')
         if isinstance(sticky_max_age, bool) or not isinstance(sticky_max_age, int) or sticky_max_age < 1:

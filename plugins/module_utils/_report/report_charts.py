@@ -14,7 +14,7 @@ Charts, all over the same time axis (UTC) with every decision of the rollout mar
 
 The bytes are deterministic: matplotlib's default style (not the user's matplotlibrc), the Agg renderer, and no
 ``Software`` entry in the PNG metadata (which would change with the matplotlib version); Agg writes no timestamp.
-Without matplotlib :func:`render_charts` raises :class:`ChartsUnavailable`; the report is written without charts.
+Without matplotlib :func:`render_charts` raises :class:`ChartsUnavailable`; the report has tables instead of charts.
 """
 
 import datetime
@@ -46,8 +46,8 @@ def _matplotlib():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ChartsUnavailable('matplotlib is not installed on the host the report runs on (%s); '
-                                'the report has no charts' % error)
+        raise ChartsUnavailable('matplotlib is not installed on the host the report runs on (%s): '
+                                'the report has tables instead of charts' % error)
     return mdates, mstyle, FigureCanvasAgg, Figure
 
 

@@ -6,13 +6,17 @@
 """``report.html`` of a rollout report: one self-contained page (inline CSS, no script, nothing fetched), plain Python.
 
 The charts are referenced as relative files (``weight.png`` ...) written beside the page, so the directory can be
-copied, archived or served as it is. Every value that comes from the record, the metric definitions or a server
-(versions, reasons, queries, error messages, labels) is HTML-escaped; nothing in the page depends on the time it
-was rendered, so the same report renders to the same bytes.
+copied, archived or served as it is. Without charts (no matplotlib) the page shows their data as tables instead:
+the weight's change points, and per metric one row per window with the decisions made in it. Every value that
+comes from the record, the metric definitions or a server (versions, reasons, queries, error messages, labels) is
+HTML-escaped; nothing in the page depends on the time it was rendered, so the same report renders to the same bytes.
 """
 
 import json
 from html import escape
+
+from ansible_collections.canary.release.plugins.module_utils._report.report_series import window_grid
+from ansible_collections.canary.release.plugins.module_utils.time_spec import format_rfc3339
 
 STYLE = '''
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1040px;
@@ -108,16 +112,77 @@ def _summary(report):
     return note + _table(('metric', 'kind', 'canary', 'baseline', 'ratio', 'missing'), rows)
 
 
-def _charts(charts, charts_note):
-    parts = []
+CAPTIONS = {'weight.png': 'Canary traffic share over time',
+            'errors.png': 'Error rate per window, canary vs baseline',
+            'latency.png': 'Share of slow requests per window, canary vs baseline',
+            'guards.png': 'Guarded values of the canary and their allowed range'}
+TABLES_NOTE = ('The charts\' data as tables instead: the canary weight where it changes, and per metric one row per '
+               '%s s window (its end, UTC) with the decisions made in it. Install matplotlib on the host the report '
+               'runs on to draw the charts.')
+
+
+def _decided_in(report, start, end):
+    """The labels of the decisions in ``(start, end]``, joined."""
+    return ', '.join(mark['label'] for mark in report['decisions'] if start < mark['at'] <= end) or '-'
+
+
+def _weight_table(report):
+    rows, last = [], None
+    for stamp, weight in report['weight']:
+        if weight != last:
+            rows.append((text(format_rfc3339(stamp)), '%s %%' % number(weight)))
+            last = weight
+    return _table(('from (UTC)', 'canary weight'), rows, numeric=(1,))
+
+
+def _window_row(report, row, values):
+    return (text(format_rfc3339(row['end'])) + (' (partial)' if row.get('partial') else ''),) + tuple(values) + (
+        text(_decided_in(report, row['start'], row['end'])),)
+
+
+def _rate_table(report, metric):
+    rows = [_window_row(report, row, (_arm(row['canary']), _arm(row['baseline']))) for row in metric['windows']]
+    what = 'error rate (errors / requests)' if metric['kind'] == 'errors' else 'slow share (slow / requests)'
+    return _table(('window end', 'canary ' + what, 'baseline', 'decisions'), rows)
+
+
+def _guard_table(report, metric):
+    window, rows = report['window'], []
+    for index in range(window_grid(report['start'], report['end'], window)):
+        start = report['start'] + index * window
+        end = min(start + window, report['end'])
+        values = [value for series in metric['series'] for stamp, value in series['points'] if start < stamp <= end]
+        if values:
+            low, high = metric.get('min'), metric.get('max')
+            outside = [value for value in values if (low is not None and value < low) or (high is not None and value > high)]
+            rows.append(_window_row(report, {'start': start, 'end': end},
+                                    (number(min(values)), number(max(values)), 'yes' if outside else 'no')))
+    if not rows:
+        return '<p class="missing">No sample of the canary in the report\'s span.</p>'
+    return _table(('window end', 'lowest', 'highest', 'outside min/max', 'decisions'), rows, numeric=(1, 2))
+
+
+def _chart_tables(report):
+    parts = ['<p>%s</p>' % text(TABLES_NOTE % number(report['window'])),
+             '<h3>%s</h3>' % text(CAPTIONS['weight.png']), _weight_table(report)]
+    for metric in report['metrics']:
+        if metric['kind'] == 'threshold':
+            bounds = (number(metric.get('min')), number(metric.get('max')))
+            heading = '%s: canary value (min %s, max %s)' % ((metric['name'],) + bounds)
+            table = _guard_table(report, metric)
+        else:
+            heading = '%s: %s' % (metric['name'], CAPTIONS['errors.png' if metric['kind'] == 'errors' else 'latency.png'])
+            table = _rate_table(report, metric)
+        parts.extend(['<h3>%s</h3>' % text(heading), table])
+    return '\n'.join(parts)
+
+
+def _charts(report, charts, charts_note):
     if charts_note:
-        parts.append('<p class="missing">%s</p>' % text(charts_note))
-    captions = {'weight.png': 'Canary traffic share over time',
-                'errors.png': 'Error rate per window, canary vs baseline',
-                'latency.png': 'Share of slow requests per window, canary vs baseline',
-                'guards.png': 'Guarded values of the canary and their allowed range'}
+        return '<p class="missing">%s</p>\n%s' % (text(charts_note), _chart_tables(report))
+    parts = []
     for name in charts:
-        caption = captions.get(name, name)
+        caption = CAPTIONS.get(name, name)
         parts.append('<figure><img src="%s" alt="%s"><figcaption>%s; dashed lines are the decisions.</figcaption></figure>'
                      % (text(name), text(caption), text(caption)))
     return '\n'.join(parts) or '<p>No charts.</p>'
@@ -183,8 +248,8 @@ def render_html(report, charts=(), charts_note=None):
         '<h2>Summary</h2>',
         _summary(report),
         missing,
-        '<h2>Charts</h2>',
-        _charts(charts, charts_note),
+        '<h2>Charts</h2>' if not charts_note else '<h2>Charts (as tables)</h2>',
+        _charts(report, charts, charts_note),
         '<h2>Decisions</h2>',
         _decisions(report),
         '<h2>Steps</h2>',

@@ -148,8 +148,8 @@ def begin(state_dir, service, version, previous_version=None, run_id=None, owner
                             % (service, 'no record' if own is None else 'an older record (updated %s)'
                                % own.get('updated_at'), before.get('status'), before.get('updated_at')))
 
-        if (before is not None and before.get('status') == PROMOTED and before.get('version') == version
-                and not force):
+        promoted_already = before is not None and before.get('status') == PROMOTED and before.get('version') == version
+        if promoted_already and not force:
             message = '%s: already promoted on %s; nothing to do' % (prefix(before), before.get('finished_at'))
             extra['already_promoted'] = True
             _keep_seed(files, own, before, check_mode)

@@ -283,8 +283,8 @@ def get_metric_data(client, queries, start='-1h', end='now', max_datapoints=None
     call = client.get_metric_data if hasattr(client, 'get_metric_data') else client
     start_ts, end_ts = resolve_range(start, end, now=now)
     api_queries = build_metric_data_queries(queries)
-    if max_datapoints is not None and (not isinstance(max_datapoints, int) or isinstance(max_datapoints, bool)
-                                       or max_datapoints < 1):
+    valid_datapoints = isinstance(max_datapoints, int) and not isinstance(max_datapoints, bool) and max_datapoints >= 1
+    if max_datapoints is not None and not valid_datapoints:
         raise CloudWatchQueryError('max_datapoints must be a positive integer, got %r' % (max_datapoints,))
     batches = plan_batches(api_queries, max_per_call=max_per_call)
 

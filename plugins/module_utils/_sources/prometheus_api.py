@@ -100,8 +100,8 @@ class PrometheusError(Exception):
             status = int(self.http_status)
         except (TypeError, ValueError):
             status = None
-        return (self.error_type in PERMANENT_ERROR_TYPES or status == 400
-                or any(marker in str(self.message).lower() for marker in PARSE_ERROR_MARKERS))
+        unparsable = any(marker in str(self.message).lower() for marker in PARSE_ERROR_MARKERS)
+        return self.error_type in PERMANENT_ERROR_TYPES or status == 400 or unparsable
 
 
 class PreparedRequest:

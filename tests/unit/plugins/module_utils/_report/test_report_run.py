@@ -5,6 +5,8 @@
 """A whole report from a record and the canned Prometheus API of tests/support/prometheus_stub.py (real HTTP):
 times, totals, missing series, invalid options; then the rendered files and writing them."""
 
+import importlib
+import importlib.abc
 import json
 import os
 import re
@@ -163,15 +165,51 @@ def test_rendered_files_are_deterministic_and_written_only_when_they_change(prom
     assert report_json(first) == files[0][1]
 
 
-def test_without_matplotlib_the_report_has_no_charts_and_says_why(prometheus, monkeypatch):
-    report, _warnings = build_report(options(prometheus.url), prometheus_client=client_factory(prometheus.url))
+class NoMatplotlib(importlib.abc.MetaPathFinder):
+    """An import hook that makes matplotlib (and everything below it) impossible to import, as on a host without it."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == 'matplotlib' or fullname.startswith('matplotlib.'):
+            raise ModuleNotFoundError('No module named %r (blocked by the test)' % fullname, name=fullname)
+        return None
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch):
     for name in list(sys.modules):
         if name == 'matplotlib' or name.startswith('matplotlib.'):
             monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, 'matplotlib', None)                      # import matplotlib -> ImportError
+    monkeypatch.setattr(sys, 'meta_path', [NoMatplotlib()] + sys.meta_path)
+    with pytest.raises(ImportError):
+        importlib.import_module('matplotlib.figure')
+
+
+def table_rows(page, heading):
+    """The rows (lists of cell texts) of the first table after the ``<h3>`` heading that starts with ``heading``."""
+    section = page.split('<h3>' + heading, 1)[1].split('</table>', 1)[0]
+    return [[re.sub('<[^>]+>', '', cell) for cell in re.findall(r'<td[^>]*>(.*?)</td>', row)]
+            for row in re.findall(r'<tr>(.*?)</tr>', section) if '<td' in row]
+
+
+def test_without_matplotlib_the_report_has_tables_instead_of_charts_and_says_so(prometheus, no_matplotlib):
+    report, _warnings = build_report(options(prometheus.url), prometheus_client=client_factory(prometheus.url))
     files, note = render_report(report)
     assert [name for name, _data in files] == ['report.json', 'report.html']
-    assert 'matplotlib is not installed' in note and 'matplotlib is not installed' in files[1][1].decode()
+    page = files[1][1].decode()
+    assert 'matplotlib is not installed' in note and 'tables instead of charts' in note
+    assert '<h2>Charts (as tables)</h2>' in page and 'matplotlib is not installed' in page and '<img' not in page
+    assert table_rows(page, 'Canary traffic share') == [[stamp(0), '0 %'], [stamp(5), '10 %'], [stamp(240), '0 %']]
+    errors = table_rows(page, 'http_errors:')
+    assert len(errors) == 48                                                   # 240 s in 5 s windows
+    assert all(row[1:3] == ['5 % (2.5 / 50)', '1 % (2 / 200)'] for row in errors)
+    decided = [(row[0], row[3]) for row in errors if row[3] != '-']
+    assert decided == [(stamp(235), 'step 0 10%: fail'), (stamp(240), 'rolled back')]
+    assert {tuple(row[1:3]) for row in table_rows(page, 'slow:')} == {('missing', 'missing')}
+    guard = dict((row[0], row[1:]) for row in table_rows(page, 'p99:'))       # max 0.5; 0.2 from 60 s, 0.9 from 120 s
+    assert min(guard) == stamp(60) and guard[stamp(60)] == ['0.2', '0.2', 'no', '-']
+    assert guard[stamp(115)] == ['0.2', '0.2', 'no', '-'] and guard[stamp(120)] == ['0.9', '0.9', 'yes', '-']
+    assert guard[stamp(240)][2:] == ['yes', 'rolled back']
+    assert json.loads(files[0][1]) == json.loads(report_json(report))          # the data file is the same either way
 
 
 def test_dest_that_is_a_file_is_refused(tmp_path):
