@@ -4,11 +4,12 @@ The local stack (examples/local: 3 stable + 1 baseline + 1 canary instance of th
 Prometheus scraping every second) gets only ``ORGANIC_RATE`` req/s of organic load through NGINX - a quiet service.
 Each trial releases a new version with the real ``playbooks/canary_release.yml``: a 5x bad one (5 % errors) or a
 good one (1 %), the preset ``canary_10_1m`` (10 % for at least a minute, judged, then 100 % and the promotion),
-at the product's judge defaults (alpha, beta, max_ratio, rate_floor, dispersion correction on, canary vs the
-baseline instance). Two configurations:
+at the product's judge defaults (alpha, beta, max_ratio, rate_floor, dispersion correction on), the canary against
+the rest of the fleet. Two configurations:
 
 * ``load``: the analysis role's load generation (``analysis_load_canary_urls`` / ``analysis_load_baseline_urls``:
-  the canary and the baseline instance, ``LOAD_RATE`` req/s each) while the step is judged;
+  every instance of the canary and of the fleet it is compared with, ``LOAD_RATE`` req/s each) while the step is
+  judged;
 * ``none``: organic traffic only - what happens without it.
 
 Per trial: the outcome, the playbook's seconds, the deciding verdict and its reason, the synthetic requests the role
@@ -34,7 +35,8 @@ ERROR_RATES = {'bad': 0.05, 'good': FLEET_ERROR_RATE}
 FLEET_VERSION = '1'
 DEADLINE = '3m'
 TRIAL_SECONDS = 300
-LOAD_LINE = re.compile(r'load sample: stopped, requests sent: baseline (\d+), canary (\d+)')
+# the analysis role's line when it stops the load ("not running" when the load ended at its duration first)
+LOAD_LINE = re.compile(r'load sample: (?:stopped|not running), requests sent: baseline (\d+), canary (\d+)')
 
 
 def settings(stack, state_dir, with_load):
@@ -42,6 +44,8 @@ def settings(stack, state_dir, with_load):
     variables.update({
         'rollout_preset': 'canary_10_1m',
         'analysis_metrics': judge_metrics(),
+        # the canary against the rest of the fleet (3 stable + 1 baseline instance), as the other end-to-end benches
+        'analysis_baseline_track': 'track=~"stable|baseline"',
         # Prometheus scrapes every second: poll every second and judge 2 s windows, as the other end-to-end benches
         'analysis_interval': 1,
         'analysis_window': 2,
@@ -52,7 +56,8 @@ def settings(stack, state_dir, with_load):
         instances = stack.instances
         variables.update({
             'analysis_load_canary_urls': [instances[name].url + '/' for name in stack.names('canary')],
-            'analysis_load_baseline_urls': [instances[name].url + '/' for name in stack.names('baseline')],
+            'analysis_load_baseline_urls': [instances[name].url + '/'
+                                            for name in stack.names('stable') + stack.names('baseline')],
             'analysis_load_rate': LOAD_RATE,
         })
     return variables
@@ -132,11 +137,12 @@ def main():
         'benchmark': 'quiet_canary',
         'setup': ('local stack: 3 stable + 1 baseline + 1 canary at %g %% errors, %g req/s of organic load through '
                   'NGINX (hey), Prometheus 1 s scrape; real ansible-playbook playbooks/canary_release.yml per trial, '
-                  'preset canary_10_1m, errors metric, canary vs the baseline instance, 2 s windows polled every '
+                  'preset canary_10_1m, errors metric, canary vs stable+baseline, 2 s windows polled every '
                   'second, analysis_max_duration %s, judge defaults otherwise; bad = %g %% errors (5x), good = %g %%'
                   % (100 * FLEET_ERROR_RATE, ORGANIC_RATE, DEADLINE, 100 * ERROR_RATES['bad'],
                      100 * ERROR_RATES['good'])),
-        'configurations': {'load': 'analysis_load_* on: %d req/s to the canary and to the baseline instance' % LOAD_RATE,
+        'configurations': {'load': 'analysis_load_* on: %d req/s to each instance (1 canary, 3 stable, 1 baseline)'
+                                   % LOAD_RATE,
                            'none': 'organic traffic only'},
         'target': 'with load generation: bad rolled back and good promoted, each in under 180 s of playbook time',
         'target_met': met,
