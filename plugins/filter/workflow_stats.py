@@ -11,10 +11,10 @@ author:
   - canary.release maintainers (@canary-release)
 description:
   - Takes what a job exports (the result of a rollback, a promotion, a rollout transition or a status) and returns the
-    C(data) of its M(ansible.builtin.set_stats) task - C({"canary_release": <input>}), which AWX passes to the next
-    nodes of a workflow as an extra variable.
-  - In check mode it returns C({"canary_release_check": <input>}) instead, so a check-mode job exports nothing a
-    workflow could take for a real outcome and leaves the C(canary_release) of an earlier job as it was.
+    C(data) of its M(ansible.builtin.set_stats) task - a dict with the one key C(canary_release) holding the input,
+    which AWX passes to the next nodes of a workflow as an extra variable.
+  - In check mode the one key is C(canary_release_check) instead, so a check-mode job exports nothing a workflow could
+    take for a real outcome and leaves the C(canary_release) of an earlier job as it was.
   - C(check_mode) in the exported data is set to O(check_mode).
   - The C(canary.release.notify) role (entry point V(stats)) uses it for every job of the collection.
 positional: check_mode
@@ -37,7 +37,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: C({"canary_release": <input>}), or in check mode C({"canary_release_check": <input>}).
+  description: A dict with one key, C(canary_release) - or in check mode C(canary_release_check) - holding the input.
   type: dict
 '''
 
