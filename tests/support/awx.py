@@ -95,9 +95,9 @@ def survey_answers(survey, answers):
         value = answers[variable]
         if question['type'] == 'multiplechoice' and value not in question['choices']:
             raise ValueError('%s: %r is not one of %r' % (variable, value, question['choices']))
-        if question['type'] == 'text' and not question.get('min', 0) <= len(str(value)) <= question.get('max', 1024):
-            raise ValueError('%s: %r is not %s to %s characters long' % (variable, value, question.get('min'),
-                                                                        question.get('max')))
+        low, high = question.get('min', 0), question.get('max', 1024)
+        if question['type'] == 'text' and not low <= len(str(value)) <= high:
+            raise ValueError('%s: %r is not %s to %s characters long' % (variable, value, low, high))
     return dict(answers)
 
 
