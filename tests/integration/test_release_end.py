@@ -116,6 +116,9 @@ def test_promote_moves_the_stable_hosts_in_batches_and_returns_the_traffic(make_
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     assert versions(stack) == dict.fromkeys(['stable-1', 'stable-2', 'stable-3', 'stable-4'], '1')
     assert stack.upstream_text() == upstream and read_record(state_dir) == record and not marker.exists()
+    # a check run exports what it would have done under its own key, never as canary_release (docs/awx.md)
+    would = json.loads(checked.stdout)['global_custom_stats']
+    assert list(would) == ['canary_release_check'] and would['canary_release_check']['outcome'] == 'promoted'
 
     with RecordingServer(200) as webhook:
         run = play(stack, tmp_path, 'promote.yml', dict(common, promote_webhook_url=webhook.url + '/hook/SECRET'))
