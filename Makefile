@@ -1,8 +1,8 @@
 # canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
-.PHONY: test sanity lint unit integration demo bootstrap build constraints clean bench-nginx bench-e2e
+.PHONY: test sanity lint unit integration molecule demo bootstrap build constraints clean bench-nginx bench-e2e
 
 test: bootstrap
-	tools/run_stages.sh sanity lint unit integration
+	tools/run_stages.sh sanity lint unit integration molecule
 
 sanity: bootstrap
 	tools/run_stages.sh sanity
@@ -15,6 +15,9 @@ unit: bootstrap
 
 integration: bootstrap
 	tools/run_stages.sh integration
+
+molecule: bootstrap
+	tools/run_stages.sh molecule
 
 demo: bootstrap
 	tools/demo.sh
