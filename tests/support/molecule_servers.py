@@ -69,7 +69,8 @@ def _ssh_banner(port):
 
 def start_sshd(directory, processes):
     """sshd on a free 127.0.0.1 port letting the current user in with a key of its own; returns its facts."""
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)  # keys and log of an earlier session
+    os.makedirs(directory, mode=0o700)
     user = pwd.getpwuid(os.geteuid()).pw_name
     key, host_key = os.path.join(directory, 'id_ed25519'), os.path.join(directory, 'ssh_host_ed25519_key')
     for path, comment in ((key, 'canary-release-molecule'), (host_key, 'molecule-sshd')):
