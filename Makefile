@@ -1,8 +1,8 @@
 # canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
-.PHONY: test sanity lint unit integration galaxy demo bootstrap build constraints clean bench-nginx bench-e2e
+.PHONY: test sanity lint unit integration galaxy molecule demo bootstrap build constraints clean bench-nginx bench-e2e
 
 test: bootstrap
-	tools/run_stages.sh sanity lint unit integration galaxy
+	tools/run_stages.sh sanity lint unit integration galaxy molecule
 
 sanity: bootstrap
 	tools/run_stages.sh sanity
@@ -18,6 +18,9 @@ integration: bootstrap
 
 galaxy: bootstrap
 	tools/run_stages.sh galaxy
+
+molecule: bootstrap
+	tools/run_stages.sh molecule
 
 demo: bootstrap
 	tools/demo.sh

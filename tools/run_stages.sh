@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the named test stages (sanity, lint, unit, integration, galaxy) in order, every one of them even
+# Runs the named test stages (sanity, lint, unit, integration, galaxy, molecule) in order, every one of them even
 # after a failure, then prints one summary line per stage. Exits non-zero if any stage failed.
 # The stage_* functions are called indirectly, by name.
 # shellcheck disable=SC2317
@@ -59,6 +59,11 @@ stage_galaxy() {
     "$VENV_BIN/python" -m pytest -q tests/galaxy && "$VENV_BIN/antsibull-changelog" lint \
         && "$VENV_BIN/antsibull-changelog" lint-changelog-yaml changelogs/changelog.yaml \
         && echo "galaxy: $(stat -c %s tests/output/build/canary-release-*.tar.gz) bytes, import clean, changelog clean"
+}
+
+stage_molecule() {
+    # Every scenario in molecule/ between one create and one destroy of the shared servers (the default scenario).
+    CI=true "$VENV_BIN/molecule" test --all < /dev/null
 }
 
 declare -a summary=()

@@ -37,7 +37,7 @@ import yaml
 
 from tests.support.local_fleet import (APP_PORT, LocalFleet, interfaces_in, is_running, namespaces, needs_netns,
                                        processes_mentioning)
-from tests.support.nginx import NginxServer, find_nginx
+from tests.support.nginx import NginxServer, find_nginx, upstream_weights
 from tests.support.paths import REPO_ROOT
 from tests.support.playbook import run_playbook
 
@@ -150,17 +150,6 @@ def record(state_dir):
         return json.load(handle)
 
 
-def upstream_weights(nginx):
-    """{address: weight} of the upstream's servers as NGINX reads them: 1 without weight=, 0 when marked down."""
-    weights = {}
-    for line in nginx.read('upstream.conf').decode().splitlines():
-        words = line.strip().rstrip(';').split()
-        if words[:1] == ['server']:
-            given = [int(word.split('=', 1)[1]) for word in words if word.startswith('weight=')]
-            weights[words[1]] = 0 if 'down' in words else (given or [1])[0]
-    return weights
-
-
 def app_answer(server):
     """The body of ``GET /`` from an app server (``address:port``), straight, not through NGINX."""
     connection = http.client.HTTPConnection(*server.split(':'), timeout=5)
@@ -174,7 +163,7 @@ def app_answer(server):
 def assert_all_traffic_on_stable(nginx, fleet):
     """The canary's server is down in the upstream, the stable ones have the default weight, and only they answer."""
     stable_weights = dict((nginx.addresses[name], 1) for name in STABLE)
-    assert upstream_weights(nginx) == dict(stable_weights, **{fleet.app_server('canary'): 0})
+    assert upstream_weights(nginx.read('upstream.conf').decode()) == dict(stable_weights, **{fleet.app_server('canary'): 0})
     assert set(nginx.count_backends(20)) <= set(STABLE)
 
 

@@ -195,6 +195,17 @@ class LocalFleet:
                            cwd=self.project, env=env, capture_output=True, timeout=120, check=False)
         remove_leftovers(self.prefix, self.subnet, self.work_dir)
 
+    def saved(self):
+        """What :meth:`restore` needs to destroy this fleet from another process (JSON-safe)."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def restore(cls, saved):
+        """The fleet :meth:`saved` described, for example to destroy it from a later process."""
+        fleet = cls.__new__(cls)
+        fleet.__dict__.update(saved)
+        return fleet
+
     def __enter__(self):
         return self
 

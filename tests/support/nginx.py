@@ -58,6 +58,18 @@ def free_ports(count):
             sock.close()
 
 
+def upstream_weights(text):
+    """``{address: weight}`` of the ``server`` lines of an upstream configuration as NGINX reads them: 1 without
+    ``weight=``, 0 when marked ``down`` (comments ignored)."""
+    weights = {}
+    for line in text.splitlines():
+        words = line.split('#', 1)[0].replace(';', ' ').split()
+        if words[:1] == ['server']:
+            given = [int(word.split('=', 1)[1]) for word in words if word.startswith('weight=')]
+            weights[words[1]] = 0 if 'down' in words else (given or [1])[0]
+    return weights
+
+
 class NginxError(RuntimeError):
     pass
 

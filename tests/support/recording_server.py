@@ -1,8 +1,16 @@
-"""A tiny HTTP server for tests: a chat webhook or a health check that answers every request with one status."""
+"""A tiny HTTP server for tests: a chat webhook or a health check that answers every request with one status.
 
+As a process of its own (the molecule scenarios' webhook, stopped by its PID), it appends every request to a file,
+one JSON object a line (method, path, headers, body)::
+
+    python -m tests.support.recording_server --port 8125 --log events.jsonl [--status 200]
+"""
+
+import argparse
 import hashlib
 import hmac
 import http.server
+import json
 import threading
 import time
 
@@ -11,10 +19,11 @@ class RecordingServer(object):
     """HTTP on a free 127.0.0.1 port answering every request with ``status``.
 
     ``requests`` holds ``(method, path, body)`` of every request, ``headers`` the request's headers at the same index
-    (``http.client.HTTPMessage``: ``headers[i].get('x-name')`` ignores case).
+    (``http.client.HTTPMessage``: ``headers[i].get('x-name')`` ignores case). With ``log_path`` every request is
+    also appended to that file as one JSON line; ``port`` 0 takes a free one.
     """
 
-    def __init__(self, status):
+    def __init__(self, status, port=0, log_path=None):
         records = self.requests = []
         headers = self.headers = []
 
@@ -24,6 +33,10 @@ class RecordingServer(object):
                 body = self.rfile.read(length) if length else b''
                 headers.append(self.headers)  # an email.message.Message: names compare case-insensitively
                 records.append((self.command, self.path, body))
+                if log_path:
+                    with open(log_path, 'a', encoding='utf-8') as log:
+                        log.write(json.dumps({'method': self.command, 'path': self.path, 'headers': dict(self.headers),
+                                              'body': body.decode('utf-8', 'replace')}) + '\n')
                 self.send_response(status)
                 self.send_header('Content-Length', '0')
                 self.end_headers()
@@ -33,7 +46,7 @@ class RecordingServer(object):
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler)
         self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -75,3 +88,20 @@ def signature_problem(secret, headers, body, tolerance=300):
 def unsigned(headers):
     """Whether the request carries neither signature header."""
     return SIGNATURE_HEADER not in headers and TIMESTAMP_HEADER not in headers
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m tests.support.recording_server')
+    parser.add_argument('--port', type=int, required=True)
+    parser.add_argument('--log', required=True, help='file the requests are appended to, one JSON object a line')
+    parser.add_argument('--status', type=int, default=200)
+    args = parser.parse_args(argv)
+    server = RecordingServer(args.status, port=args.port, log_path=args.log)
+    try:
+        server.server.serve_forever()
+    finally:
+        server.server.server_close()
+
+
+if __name__ == '__main__':
+    main()
