@@ -285,11 +285,11 @@ def backup_copy(path):
     return destination
 
 
-def run_command(argv, timeout=COMMAND_TIMEOUT):
-    """Run ``argv`` without a shell; return ``(rc, stdout, stderr)``. A missing program gives rc 127."""
+def run_command(argv, timeout=COMMAND_TIMEOUT, cwd=None):
+    """Run ``argv`` without a shell (in ``cwd``); return ``(rc, stdout, stderr)``. A missing program gives rc 127."""
     try:
         completed = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                                   check=False)
+                                   check=False, cwd=cwd)
     except OSError as error:
         return 127, '', 'cannot run %s: %s' % (argv[0], error.strerror or error)
     except subprocess.TimeoutExpired:
