@@ -88,7 +88,7 @@ def split_answers(text, count):
     """The answers of ``count`` commands sent as one ``;``-separated request: each ends with an empty line."""
     answers = []
     current = []
-    for line in text.split('\n'):
+    for line in text.split('\n')[:-1]:  # what follows the last newline is not a finished line
         if len(answers) == count:
             break
         if line == '':
