@@ -129,8 +129,8 @@ def test_split_within_half_a_point_with_diff_and_idempotency(haproxy):
     assert again['changed'] is False and 'diff' not in again and again['verified'] is True
     assert again['canary_percent'] == 5.0
 
-    for percent, socket, (canary_weight, stable_weight) in ((5, None, (9, 19)), (25, haproxy.tcp_socket, (3, 1)),
-                                                             (50, haproxy.admin_socket, (9, 1))):
+    steps = ((5, None, (9, 19)), (25, haproxy.tcp_socket, (3, 1)), (50, haproxy.admin_socket, (9, 1)))
+    for percent, socket, (canary_weight, stable_weight) in steps:
         if socket:
             outcome = set_backend_weights('app', socket, path=haproxy.config, canary=[CANARY], canary_percent=percent,
                                           validate_command=haproxy.validate_command)

@@ -54,7 +54,7 @@ def test_parses_servers_with_effective_weights():
     backend = parse_backend(SAMPLE, 'app')
     assert [server.as_dict() for server in backend.servers] == [
         {'name': 'canary-1', 'address': '10.0.0.10:8080', 'weight': 9, 'backup': False},
-        {'name': 'stable-1', 'address': '10.0.0.11:8080', 'weight': 4, 'backup': False},   # defaults' default-server
+        {'name': 'stable-1', 'address': '10.0.0.11:8080', 'weight': 4, 'backup': False},  # from defaults
         {'name': 'stable-2', 'address': '10.0.0.12:8080', 'weight': 4, 'backup': True},
         {'name': 'stable-3', 'address': '10.0.0.13:8080', 'weight': 7, 'backup': False},
         {'name': 'stable-4', 'address': '10.0.0.14:8080', 'weight': 2, 'backup': False},   # the section's default-server
@@ -104,8 +104,7 @@ def test_split_line_quotes_escapes_and_comments():
 
 
 @pytest.mark.parametrize('text, name, message', [
-    ('backend b\n    server a 1:80\n', 'app', "backend 'app' is not defined in the file (its backend and listen "
-                                             "sections: b)"),
+    ('backend b\n', 'app', "backend 'app' is not defined in the file (its backend and listen sections: b)"),
     ('backend app\nbackend app\n', 'app', "backend 'app' is defined 2 times (lines 1, 2)"),
     ('backend app\n    server a 1:80\n    server a 2:80\n', 'app', "server 'a' appears twice"),
     ('backend app\n    server a 1:80 weight 257\n', 'app', 'integers from 0 to 256'),
