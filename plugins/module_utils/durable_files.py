@@ -43,7 +43,6 @@ class ConfigFileError(Exception):
         self.restored = restored
 
 
-
 def fsync_directory(directory):
     """Flush a directory's entries (a rename into it) to disk; best effort where the platform refuses."""
     try:
