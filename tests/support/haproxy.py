@@ -25,7 +25,7 @@ import tempfile
 import time
 
 from examples.local.load import parse_hey  # the demo's parser of hey's report
-from tests.support.nginx import free_ports
+from tests.support.nginx import child_pids, free_ports, stop_process
 
 HAPROXY_CANDIDATES = ('/usr/sbin/haproxy',)
 
@@ -172,35 +172,12 @@ class HaproxyServer(object):
         raise HaproxyError('no new haproxy worker within %s s' % timeout)
 
     def worker_pids(self):
-        if not self.running:
-            return set()
-        master = self.process.pid
-        children = set()
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry, 'rb') as handle:
-                    stat = handle.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(b')') + 2:].split()
-            if int(fields[1]) == master and fields[0] != b'Z':
-                children.add(int(entry))
-        return children
+        return child_pids(self.process.pid) if self.running else set()
 
     def stop(self, timeout=10.0):
         """Stop the master by its PID (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
-        if process is not None and process.stderr is not None:
-            process.stderr.close()
+        stop_process(process, timeout)
 
     def cleanup(self):
         self.stop()

@@ -58,6 +58,37 @@ def free_ports(count):
             sock.close()
 
 
+def child_pids(parent):
+    """PIDs of the live (not zombie) children of process ``parent``, from /proc."""
+    children = set()
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry, 'rb') as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # Field 3 (state) and 4 (ppid) follow the parenthesised command name, which may contain spaces.
+        fields = stat[stat.rindex(b')') + 2:].split()
+        if int(fields[1]) == parent and fields[0] != b'Z':
+            children.add(int(entry))
+    return children
+
+
+def stop_process(process, timeout=10.0):
+    """Stop a child we started, by its PID: SIGTERM, then SIGKILL after ``timeout``; None is fine."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    if process is not None and process.stderr is not None:
+        process.stderr.close()
+
+
 class NginxError(RuntimeError):
     pass
 
@@ -227,15 +258,7 @@ class NginxServer(object):
     def stop(self, timeout=10.0):
         """Stop the master by its PID (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
-        if process is not None and process.stderr is not None:
-            process.stderr.close()
+        stop_process(process, timeout)
 
     def cleanup(self):
         self.stop()
@@ -255,23 +278,7 @@ class NginxServer(object):
 
     def worker_pids(self):
         """PIDs of the master's children (its worker processes, old ones included while they drain)."""
-        if not self.running:
-            return set()
-        master = self.process.pid
-        children = set()
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry, 'rb') as handle:
-                    stat = handle.read()
-            except OSError:
-                continue
-            # Field 4 (ppid) follows the parenthesised command name, which may contain spaces.
-            fields = stat[stat.rindex(b')') + 2:].split()
-            if int(fields[1]) == master:
-                children.add(int(entry))
-        return children
+        return child_pids(self.process.pid) if self.running else set()
 
     def wait_for_workers(self, old_pids, timeout=10.0):
         """Wait until the master has workers and none of them is in ``old_pids`` (a reload finished)."""

@@ -80,6 +80,32 @@ def check_max_weight(max_weight, limit=MAX_WEIGHT_LIMIT):
     return max_weight
 
 
+def check_request_shape(state, servers, canary, canary_percent, max_weight, limit=MAX_WEIGHT_LIMIT, error=ValueError):
+    """The rules every weights task shares, checked before anything is opened; raises ``error`` or WeightError.
+
+    ``state`` is present or query; ``servers`` (explicit weights) and ``canary`` exclude each other; query takes no
+    ``servers``; present needs one of them, ``canary`` with a valid ``canary_percent`` (and ``max_weight`` from 1 to
+    ``limit``), ``servers`` without one. The entries themselves are the caller's to check.
+    """
+    if state not in ('present', 'query'):
+        raise error('state must be present or query, got %r' % (state,))
+    if servers is not None and canary is not None:
+        raise error('servers and canary are mutually exclusive: give one of them')
+    if state == 'query':
+        if servers is not None:
+            raise error('state=query reports weights; it takes no servers')
+    elif canary is not None:
+        if canary_percent is None:
+            raise error('canary needs canary_percent')
+        percent_fraction(canary_percent)
+        check_max_weight(max_weight, limit)
+    elif servers is not None:
+        if canary_percent is not None:
+            raise error('canary_percent goes with canary, not with servers')
+    else:
+        raise error('state=present needs either servers or canary with canary_percent')
+
+
 def canary_share(n_canary, canary_weight, n_stable, stable_weight):
     """The exact share (a Fraction of 1) the canary group gets with these group sizes and weights."""
     canary_total = n_canary * canary_weight

@@ -25,10 +25,9 @@ import os
 
 from ansible_collections.canary.release.plugins.module_utils._common.canary_weights import (
     WeightError,
-    check_max_weight,
+    check_request_shape,
     effective_canary_percent,
     group_weights,
-    percent_fraction,
 )
 from ansible_collections.canary.release.plugins.module_utils._haproxy.haproxy_config import (
     MAX_WEIGHT,
@@ -212,27 +211,10 @@ def set_backend_weights(backend, socket, path=None, servers=None, canary=None, c
         parse_socket(socket)
     except ValueError as error:
         raise RequestError(str(error))
-    if state not in ('present', 'query'):
-        raise RequestError('state must be present or query, got %r' % (state,))
-    if servers is not None and canary is not None:
-        raise RequestError('servers and canary are mutually exclusive: give one of them')
+    check_request_shape(state, servers, canary, canary_percent, max_weight, MAX_WEIGHT, RequestError)
     if canary is not None:
         canary = check_canary(canary)
-    explicit = None
-    if state == 'query':
-        if servers is not None:
-            raise RequestError('state=query reports weights; it takes no servers')
-    elif canary is not None:
-        if canary_percent is None:
-            raise RequestError('canary needs canary_percent')
-        percent_fraction(canary_percent)
-        check_max_weight(max_weight, MAX_WEIGHT)
-    elif servers is not None:
-        if canary_percent is not None:
-            raise RequestError('canary_percent goes with canary, not with servers')
-        explicit = check_servers(servers)
-    else:
-        raise RequestError('state=present needs either servers or canary with canary_percent')
+    explicit = check_servers(servers) if servers is not None and state == 'present' else None
     real = None
     if path:
         real = resolve_path(path)
