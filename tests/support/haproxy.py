@@ -25,27 +25,18 @@ import tempfile
 import time
 
 from examples.local.load import parse_hey  # the demo's parser of hey's report
-from tests.support.nginx import child_pids, free_ports, stop_process
-
-HAPROXY_CANDIDATES = ('/usr/sbin/haproxy',)
-
+from tests.support.nginx import ChildServer, child_pids, find_program, free_ports
 
 def find_haproxy():
     """The haproxy binary: ``$CANARY_HAPROXY``, ``/usr/sbin/haproxy`` or ``haproxy`` on PATH; None if there is none."""
-    configured = os.environ.get('CANARY_HAPROXY')
-    if configured:
-        return configured
-    for candidate in HAPROXY_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which('haproxy')
+    return find_program('haproxy')
 
 
 class HaproxyError(RuntimeError):
     pass
 
 
-class HaproxyServer(object):
+class HaproxyServer(ChildServer):
     """One HAProxy under a temporary directory; ``addresses`` maps backend names to ``127.0.0.1:PORT``."""
 
     def __init__(self, backends, threads=2, haproxy=None):
@@ -174,25 +165,9 @@ class HaproxyServer(object):
     def worker_pids(self):
         return child_pids(self.process.pid) if self.running else set()
 
-    def stop(self, timeout=10.0):
-        """Stop the master by its PID (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
-        process, self.process = self.process, None
-        stop_process(process, timeout)
-
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.cleanup()
-        return False
-
-    @property
-    def running(self):
-        return self.process is not None and self.process.poll() is None
 
     # --- runtime API and traffic -----------------------------------------------------------------------------
 

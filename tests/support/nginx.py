@@ -30,18 +30,20 @@ import subprocess
 import tempfile
 import time
 
-NGINX_CANDIDATES = ('/usr/sbin/nginx',)
+def find_program(name):
+    """``$CANARY_<NAME>``, ``/usr/sbin/<name>`` or ``<name>`` on PATH; None if there is none."""
+    configured = os.environ.get('CANARY_' + name.upper())
+    if configured:
+        return configured
+    candidate = '/usr/sbin/' + name
+    if os.access(candidate, os.X_OK):
+        return candidate
+    return shutil.which(name)
 
 
 def find_nginx():
-    """The nginx binary: ``$CANARY_NGINX``, ``/usr/sbin/nginx`` or ``nginx`` on PATH; None if there is none."""
-    configured = os.environ.get('CANARY_NGINX')
-    if configured:
-        return configured
-    for candidate in NGINX_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which('nginx')
+    """The nginx binary (:func:`find_program`)."""
+    return find_program('nginx')
 
 
 def free_ports(count):
@@ -89,11 +91,36 @@ def stop_process(process, timeout=10.0):
         process.stderr.close()
 
 
+class ChildServer(object):
+    """A server process this test process started (``self.process``), stopped by its PID; a context manager."""
+
+    process = None
+
+    def stop(self, timeout=10.0):
+        """Stop the process by its PID (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
+        process, self.process = self.process, None
+        stop_process(process, timeout)
+
+    def cleanup(self):
+        self.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.cleanup()
+        return False
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+
 class NginxError(RuntimeError):
     pass
 
 
-class NginxServer(object):
+class NginxServer(ChildServer):
     """One nginx instance under a temporary prefix.
 
     Attributes: ``prefix``, ``conf_dir``, ``main_conf``, ``error_log``, ``pid_file``, ``port`` (front end),
@@ -255,26 +282,10 @@ class NginxServer(object):
         self.wait_for_workers(set())
         return self
 
-    def stop(self, timeout=10.0):
-        """Stop the master by its PID (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
-        process, self.process = self.process, None
-        stop_process(process, timeout)
-
     def cleanup(self):
         self.stop()
         if not self.keep_prefix:
             shutil.rmtree(self.prefix, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.cleanup()
-        return False
-
-    @property
-    def running(self):
-        return self.process is not None and self.process.poll() is None
 
     def worker_pids(self):
         """PIDs of the master's children (its worker processes, old ones included while they drain)."""
