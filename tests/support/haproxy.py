@@ -27,6 +27,7 @@ import time
 from examples.local.load import parse_hey  # the demo's parser of hey's report
 from tests.support.nginx import ChildServer, child_pids, find_program, free_ports
 
+
 def find_haproxy():
     """The haproxy binary: ``$CANARY_HAPROXY``, ``/usr/sbin/haproxy`` or ``haproxy`` on PATH; None if there is none."""
     return find_program('haproxy')

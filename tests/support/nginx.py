@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import time
 
+
 def find_program(name):
     """``$CANARY_<NAME>``, ``/usr/sbin/<name>`` or ``<name>`` on PATH; None if there is none."""
     configured = os.environ.get('CANARY_' + name.upper())
