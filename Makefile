@@ -1,5 +1,5 @@
 # canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
-.PHONY: test sanity lint unit integration galaxy molecule demo bootstrap build constraints clean bench-nginx bench-e2e
+.PHONY: test sanity lint unit integration galaxy molecule demo bootstrap build constraints clean bench-nginx bench-haproxy bench-e2e
 
 test: bootstrap
 	tools/run_stages.sh sanity lint unit integration galaxy molecule
@@ -39,6 +39,9 @@ bench-nginx: bootstrap
 	$(BENCH_PYTHON) -m bench.nginx_split.run
 	$(BENCH_PYTHON) -m bench.nginx_reload.run
 	$(BENCH_PYTHON) -m bench.nginx_large_upstream.run
+
+bench-haproxy: bootstrap
+	$(BENCH_PYTHON) -m bench.haproxy_split.run
 
 # End to end on the demo's local stack (about 10, 25 and 15-20 minutes).
 bench-e2e: bootstrap

@@ -9,7 +9,7 @@ VENV=.venv
 PATH="$PATH:/usr/sbin:/sbin"
 
 # command:package pairs of the Debian packages the tests and the demo run for real.
-SYSTEM_TOOLS="nginx:nginx prometheus:prometheus promtool:prometheus hey:hey wrk:wrk sshd:openssh-server shellcheck:shellcheck"
+SYSTEM_TOOLS="nginx:nginx haproxy:haproxy prometheus:prometheus promtool:prometheus hey:hey wrk:wrk sshd:openssh-server shellcheck:shellcheck"
 
 install_system_packages() {
     local missing=()

@@ -30,18 +30,21 @@ import subprocess
 import tempfile
 import time
 
-NGINX_CANDIDATES = ('/usr/sbin/nginx',)
+
+def find_program(name):
+    """``$CANARY_<NAME>``, ``/usr/sbin/<name>`` or ``<name>`` on PATH; None if there is none."""
+    configured = os.environ.get('CANARY_' + name.upper())
+    if configured:
+        return configured
+    candidate = '/usr/sbin/' + name
+    if os.access(candidate, os.X_OK):
+        return candidate
+    return shutil.which(name)
 
 
 def find_nginx():
-    """The nginx binary: ``$CANARY_NGINX``, ``/usr/sbin/nginx`` or ``nginx`` on PATH; None if there is none."""
-    configured = os.environ.get('CANARY_NGINX')
-    if configured:
-        return configured
-    for candidate in NGINX_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which('nginx')
+    """The nginx binary (:func:`find_program`)."""
+    return find_program('nginx')
 
 
 def free_ports(count):
@@ -70,11 +73,67 @@ def upstream_weights(text):
     return weights
 
 
+def child_pids(parent):
+    """PIDs of the live (not zombie) children of process ``parent``, from /proc."""
+    children = set()
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry, 'rb') as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # Field 3 (state) and 4 (ppid) follow the parenthesised command name, which may contain spaces.
+        fields = stat[stat.rindex(b')') + 2:].split()
+        if int(fields[1]) == parent and fields[0] != b'Z':
+            children.add(int(entry))
+    return children
+
+
+def stop_process(process, timeout=10.0):
+    """Stop a child we started, by its PID: SIGTERM, then SIGKILL after ``timeout``; None is fine."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    if process is not None and process.stderr is not None:
+        process.stderr.close()
+
+
+class ChildServer(object):
+    """A server process this test process started (``self.process``), stopped by its PID; a context manager."""
+
+    process = None
+
+    def stop(self, timeout=10.0):
+        """Stop the process by its PID (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
+        process, self.process = self.process, None
+        stop_process(process, timeout)
+
+    def cleanup(self):
+        self.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.cleanup()
+        return False
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+
 class NginxError(RuntimeError):
     pass
 
 
-class NginxServer(object):
+class NginxServer(ChildServer):
     """One nginx instance under a temporary prefix.
 
     Attributes: ``prefix``, ``conf_dir``, ``main_conf``, ``error_log``, ``pid_file``, ``port`` (front end),
@@ -236,54 +295,14 @@ class NginxServer(object):
         self.wait_for_workers(set())
         return self
 
-    def stop(self, timeout=10.0):
-        """Stop the master by its PID (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
-        if process is not None and process.stderr is not None:
-            process.stderr.close()
-
     def cleanup(self):
         self.stop()
         if not self.keep_prefix:
             shutil.rmtree(self.prefix, ignore_errors=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.cleanup()
-        return False
-
-    @property
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
     def worker_pids(self):
         """PIDs of the master's children (its worker processes, old ones included while they drain)."""
-        if not self.running:
-            return set()
-        master = self.process.pid
-        children = set()
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry, 'rb') as handle:
-                    stat = handle.read()
-            except OSError:
-                continue
-            # Field 4 (ppid) follows the parenthesised command name, which may contain spaces.
-            fields = stat[stat.rindex(b')') + 2:].split()
-            if int(fields[1]) == master:
-                children.add(int(entry))
-        return children
+        return child_pids(self.process.pid) if self.running else set()
 
     def wait_for_workers(self, old_pids, timeout=10.0):
         """Wait until the master has workers and none of them is in ``old_pids`` (a reload finished)."""

@@ -73,10 +73,37 @@ def percent_fraction(percent):
     return value / 100
 
 
-def check_max_weight(max_weight):
-    if isinstance(max_weight, bool) or not isinstance(max_weight, int) or not 1 <= max_weight <= MAX_WEIGHT_LIMIT:
-        raise WeightError('max_weight must be an integer from 1 to %d, got %r' % (MAX_WEIGHT_LIMIT, max_weight))
+def check_max_weight(max_weight, limit=MAX_WEIGHT_LIMIT):
+    """``max_weight`` if it is an integer from 1 to ``limit`` (the load balancer's largest weight)."""
+    if isinstance(max_weight, bool) or not isinstance(max_weight, int) or not 1 <= max_weight <= limit:
+        raise WeightError('max_weight must be an integer from 1 to %d, got %r' % (limit, max_weight))
     return max_weight
+
+
+def check_request_shape(state, servers, canary, canary_percent, max_weight, limit=MAX_WEIGHT_LIMIT, error=ValueError):
+    """The rules every weights task shares, checked before anything is opened; raises ``error`` or WeightError.
+
+    ``state`` is present or query; ``servers`` (explicit weights) and ``canary`` exclude each other; query takes no
+    ``servers``; present needs one of them, ``canary`` with a valid ``canary_percent`` (and ``max_weight`` from 1 to
+    ``limit``), ``servers`` without one. The entries themselves are the caller's to check.
+    """
+    if state not in ('present', 'query'):
+        raise error('state must be present or query, got %r' % (state,))
+    if servers is not None and canary is not None:
+        raise error('servers and canary are mutually exclusive: give one of them')
+    if state == 'query':
+        if servers is not None:
+            raise error('state=query reports weights; it takes no servers')
+    elif canary is not None:
+        if canary_percent is None:
+            raise error('canary needs canary_percent')
+        percent_fraction(canary_percent)
+        check_max_weight(max_weight, limit)
+    elif servers is not None:
+        if canary_percent is not None:
+            raise error('canary_percent goes with canary, not with servers')
+    else:
+        raise error('state=present needs either servers or canary with canary_percent')
 
 
 def canary_share(n_canary, canary_weight, n_stable, stable_weight):
@@ -97,14 +124,15 @@ def _closer(candidate, best):
     return (candidate[2] + candidate[3], candidate[2]) < (best[2] + best[3], best[2])
 
 
-def group_weights(n_canary, n_stable, percent, max_weight=DEFAULT_MAX_WEIGHT):
+def group_weights(n_canary, n_stable, percent, max_weight=DEFAULT_MAX_WEIGHT, limit=MAX_WEIGHT_LIMIT):
     """Per-server weights for ``n_canary`` canary and ``n_stable`` stable servers at ``percent`` (0..100).
 
     0 % takes the canary servers ``down`` and gives stable servers weight 1; 100 % takes the stable servers
-    ``down`` and gives canary servers weight 1. Returns :class:`GroupWeights`.
+    ``down`` and gives canary servers weight 1. ``max_weight`` may be at most ``limit``. Returns
+    :class:`GroupWeights`.
     """
     target = percent_fraction(percent)
-    check_max_weight(max_weight)
+    check_max_weight(max_weight, limit)
     if n_canary < 1:
         raise WeightError('the canary group is empty')
     if n_stable < 0:
@@ -136,10 +164,10 @@ def group_weights(n_canary, n_stable, percent, max_weight=DEFAULT_MAX_WEIGHT):
     return GroupWeights(wc, ws, False, False, float(share * 100), share == target)
 
 
-def effective_canary_percent(servers, canary):
-    """The share of traffic (percent) that the servers whose address is in ``canary`` get.
+def effective_canary_percent(servers, canary, key='address'):
+    """The share of traffic (percent) that the servers whose ``key`` (address, or name) is in ``canary`` get.
 
-    ``servers`` are objects or dicts with ``address``, ``weight``, ``down`` and ``backup``. Down and backup
+    ``servers`` are objects or dicts with ``key``, ``weight``, ``down`` and ``backup``. Down and backup
     servers get no traffic while a primary server is up. Returns None when no primary server is up.
     """
     canary = set(canary)
@@ -147,9 +175,9 @@ def effective_canary_percent(servers, canary):
     total = 0
     for server in servers:
         if isinstance(server, dict):
-            address, weight, down, backup = server['address'], server['weight'], server['down'], server['backup']
+            address, weight, down, backup = server[key], server['weight'], server['down'], server['backup']
         else:
-            address, weight, down, backup = server.address, server.weight, server.down, server.backup
+            address, weight, down, backup = getattr(server, key), server.weight, server.down, server.backup
         if down or backup:
             continue
         total += weight

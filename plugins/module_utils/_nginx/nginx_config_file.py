@@ -24,40 +24,33 @@ Files are decoded as UTF-8 with ``surrogateescape``: any bytes round-trip unchan
 """
 
 
-import errno
-import fcntl
 import os
 import shlex
-import shutil
-import subprocess
-import tempfile
-import time
 
-from ansible_collections.canary.release.plugins.module_utils.durable_files import fsync_directory, take_over
+from ansible_collections.canary.release.plugins.module_utils.durable_files import (
+    COMMAND_TIMEOUT,
+    DEFAULT_LOCK_TIMEOUT,
+    NEW_FILE_MODE,
+    ConfigFileError,
+    FileLock,
+    atomic_write,
+    backup_copy,
+    decode,
+    encode,
+    lock_file_path,
+    read_bytes,
+    resolve_path,
+    run_command,
+    split_command,
+)
 
-DEFAULT_LOCK_TIMEOUT = 60.0
-NEW_FILE_MODE = 0o600
 DEFAULT_VALIDATE_COMMAND = 'nginx -t'
 DEFAULT_RELOAD_COMMAND = 'nginx -s reload'
-COMMAND_TIMEOUT = 120.0
-ENCODING = 'utf-8'
-ERRORS = 'surrogateescape'
 
-
-class ConfigFileError(Exception):
-    """Reading, locking, writing, validating or reloading failed.
-
-    ``command``/``rc``/``stdout``/``stderr`` describe a failed validate or reload command; ``restored`` is
-    True when the previous content was put back.
-    """
-
-    def __init__(self, message, command=None, rc=None, stdout='', stderr='', restored=None):
-        super(ConfigFileError, self).__init__(message)
-        self.command = command
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-        self.restored = restored
+# The file machinery lives in durable_files (HAProxy uses it too); these names stay importable from here.
+__all__ = ['COMMAND_TIMEOUT', 'DEFAULT_LOCK_TIMEOUT', 'DEFAULT_RELOAD_COMMAND', 'DEFAULT_VALIDATE_COMMAND',
+           'NEW_FILE_MODE', 'ConfigFileError', 'FileLock', 'UpdateResult', 'atomic_write', 'backup_copy', 'decode',
+           'encode', 'lock_file_path', 'read_bytes', 'resolve_path', 'run_command', 'split_command', 'update_file']
 
 
 class UpdateResult(object):
@@ -74,172 +67,6 @@ class UpdateResult(object):
         self.backup_file = backup_file
         self.validated = validated
         self.reloaded = reloaded
-
-
-def decode(data):
-    return data.decode(ENCODING, ERRORS)
-
-
-def encode(text):
-    return text.encode(ENCODING, ERRORS)
-
-
-def split_command(command):
-    """A command line as an argv list (``shlex`` rules, no shell); a list is returned as a list of strings."""
-    if command is None:
-        return []
-    if isinstance(command, (list, tuple)):
-        return [str(part) for part in command]
-    try:
-        return shlex.split(command)
-    except ValueError as error:
-        raise ConfigFileError('cannot split command %r: %s' % (command, error))
-
-
-def resolve_path(path):
-    """The real file behind ``path`` (a symlink is followed, so the link itself is never replaced)."""
-    real = os.path.realpath(path)
-    if os.path.isdir(real):
-        raise ConfigFileError('%s is a directory, not a configuration file' % path)
-    return real
-
-
-def lock_file_path(path):
-    """``<dir>/.<name>.canary-release.lock`` for the real file behind ``path``."""
-    directory, name = os.path.split(resolve_path(path))
-    return os.path.join(directory, '.%s.canary-release.lock' % name)
-
-
-class FileLock(object):
-    """Exclusive ``flock`` on the lock file of ``path``; waits up to ``timeout`` seconds (polling)."""
-
-    def __init__(self, path, timeout=DEFAULT_LOCK_TIMEOUT, poll_interval=0.05):
-        self.lock_path = lock_file_path(path)
-        self.timeout = timeout
-        self.poll_interval = poll_interval
-        self._fd = None
-
-    def acquire(self):
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as error:
-            raise ConfigFileError('cannot open lock file %s: %s' % (self.lock_path, error.strerror))
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise ConfigFileError('cannot lock %s: %s' % (self.lock_path, error.strerror))
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise ConfigFileError('another run holds %s; gave up after %s seconds'
-                                          % (self.lock_path, self.timeout))
-                time.sleep(self.poll_interval)
-        self._fd = fd
-        return self
-
-    def release(self):
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc_info):
-        self.release()
-        return False
-
-
-def read_bytes(path):
-    """The file's bytes, or None when it does not exist."""
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except IOError as error:
-        if error.errno == errno.ENOENT:
-            return None
-        raise ConfigFileError('cannot read %s: %s' % (path, error.strerror))
-
-
-def atomic_write(path, data, mode=None):
-    """Replace ``path`` with ``data`` by rename, keeping the existing file's mode, owner and group.
-
-    A new file gets ``mode`` (default :data:`NEW_FILE_MODE`, 0600: a routing snippet may hold a secret header
-    value; nginx reads its configuration as root, or as the user that runs it and wrote the file). The temporary
-    file is created in the same directory (so the rename never crosses file systems) with mode 0600.
-    """
-    directory, name = os.path.split(path)
-    try:
-        current = os.stat(path)
-    except OSError:
-        current = None
-    try:
-        fd, temporary = tempfile.mkstemp(prefix='.%s.' % name, suffix='.canary-release.tmp', dir=directory)
-    except OSError as error:
-        raise ConfigFileError('cannot create a temporary file in %s: %s' % (directory, error.strerror))
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            if current is not None:
-                take_over(handle.fileno(), current)
-            else:
-                os.fchmod(handle.fileno(), NEW_FILE_MODE if mode is None else mode)
-            os.fsync(handle.fileno())
-        os.rename(temporary, path)
-    except (IOError, OSError) as error:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise ConfigFileError('cannot write %s: %s' % (path, getattr(error, 'strerror', error)))
-    fsync_directory(directory)
-
-
-def backup_copy(path):
-    """Copy ``path`` to ``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~`` (Ansible's backup name) and return the copy.
-
-    The copy has the mode, owner, group and times of the original; it is created with mode 0600 and gets the
-    original's mode only once it is complete, so a restricted file is never readable by others through its backup.
-    """
-    destination = '%s.%s.%s~' % (path, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S', time.localtime()))
-    created = False
-    try:
-        with open(path, 'rb') as source:
-            current = os.fstat(source.fileno())
-            fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            created = True
-            with os.fdopen(fd, 'wb') as handle:
-                shutil.copyfileobj(source, handle)
-                handle.flush()
-                take_over(handle.fileno(), current)
-                os.fsync(handle.fileno())
-        os.utime(destination, ns=(current.st_atime_ns, current.st_mtime_ns))
-    except (IOError, OSError) as error:
-        if created:
-            try:
-                os.unlink(destination)
-            except OSError:
-                pass
-        raise ConfigFileError('cannot back up %s to %s: %s' % (path, destination, error))
-    return destination
-
-
-def run_command(argv, timeout=COMMAND_TIMEOUT):
-    """Run ``argv`` without a shell; return ``(rc, stdout, stderr)``. A missing program gives rc 127."""
-    try:
-        completed = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                                   check=False)
-    except OSError as error:
-        return 127, '', 'cannot run %s: %s' % (argv[0], error.strerror or error)
-    except subprocess.TimeoutExpired:
-        return 124, '', '%s did not finish within %s seconds' % (argv[0], timeout)
-    return completed.returncode, decode(completed.stdout), decode(completed.stderr)
 
 
 def _restore(path, before_bytes):

@@ -17,10 +17,9 @@ import re
 from ansible_collections.canary.release.plugins.module_utils._common.canary_weights import (
     DEFAULT_MAX_WEIGHT,
     WeightError,
-    check_max_weight,
+    check_request_shape,
     effective_canary_percent,
     group_weights,
-    percent_fraction,
 )
 from ansible_collections.canary.release.plugins.module_utils._nginx.nginx_config_file import (
     DEFAULT_LOCK_TIMEOUT,
@@ -151,28 +150,12 @@ def set_upstream_weights(path, upstream, servers=None, canary=None, canary_perce
     Raises RequestError, WeightError, NginxConfigError or ConfigFileError; the file is then as it was.
     """
     check_upstream_name(upstream)
-    if state not in ('present', 'query'):
-        raise RequestError('state must be present or query, got %r' % (state,))
-    if servers is not None and canary is not None:
-        raise RequestError('servers and canary are mutually exclusive: give one of them')
+    check_request_shape(state, servers, canary, canary_percent, max_weight, error=RequestError)
     if canary is not None:
         canary = check_canary(canary)
     if state == 'query':
-        if servers is not None:
-            raise RequestError('state=query reports weights; it takes no servers')
         return _query(path, upstream, canary)
-    if servers is None and canary is None:
-        raise RequestError('state=present needs either servers or canary with canary_percent')
-    if canary is not None:
-        if canary_percent is None:
-            raise RequestError('canary needs canary_percent')
-        percent_fraction(canary_percent)
-        check_max_weight(max_weight)
-        explicit = None
-    else:
-        if canary_percent is not None:
-            raise RequestError('canary_percent goes with canary, not with servers')
-        explicit = plan_servers(check_servers(servers))
+    explicit = None if canary is not None else plan_servers(check_servers(servers))
     validate_argv = split_command(validate_command)
     reload_argv = split_command(reload_command) if reload else []
 

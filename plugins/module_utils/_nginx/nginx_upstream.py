@@ -25,6 +25,8 @@ the named upstream; every other character stays as it was.
 
 import re
 
+from ansible_collections.canary.release.plugins.module_utils._common.text_edits import splice
+
 # One token per match; the alternatives are tried in order.
 _TOKEN_RE = re.compile(r'''
     (?P<space>[ \t\r\n]+)
@@ -384,21 +386,6 @@ def server_edits(server, change):
     return edits
 
 
-def splice(text, edits):
-    """Apply non-overlapping ``(start, end, replacement)`` edits to ``text`` in one pass."""
-    ordered = sorted(((start, end, index, replacement) for index, (start, end, replacement) in enumerate(edits)))
-    pieces = []
-    position = 0
-    for start, end, dummy, replacement in ordered:
-        if start < position:
-            raise NginxConfigError('internal error: overlapping edits at offset %d' % start)
-        pieces.append(text[position:start])
-        pieces.append(replacement)
-        position = end
-    pieces.append(text[position:])
-    return ''.join(pieces)
-
-
 def apply_server_changes(text, name, changes, upstream=None):
     """Return ``text`` with the servers of upstream ``name`` changed as ``changes`` says.
 
@@ -418,4 +405,4 @@ def apply_server_changes(text, name, changes, upstream=None):
         edits.extend(server_edits(server, change))
     if not edits:
         return text
-    return splice(text, edits)
+    return splice(text, edits, NginxConfigError)
