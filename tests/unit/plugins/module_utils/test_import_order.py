@@ -22,7 +22,7 @@ PREFIX = 'ansible_collections.canary.release.plugins.module_utils'
 LAYERS = (
     ('foundation',),                  # time_spec, durable_files: the standard library only
     ('_common',),                     # JSON cleaning, the AWS retry, weight arithmetic, forced-canary policy: shared
-    ('_sources',),                    # Prometheus and CloudWatch clients, the series shapes they return
+    ('_sources', '_loadtest'),        # Prometheus and CloudWatch clients, the series shapes they return; the synthetic load
     ('_judge', '_nginx', '_alb', '_haproxy'),  # the judge; the traffic backends
     ('_analysis',),                   # metrics -> plan -> fetch -> judge, and the modules' client set-up
     ('_report',),                     # the rollout report: the analysis' plan and the judge's windows
