@@ -173,8 +173,9 @@ def parse(text):
 def from_record(record, outcome=None):
     """What a rollout record (and the rollout role's outcome of the transition) says: a dict of known values.
 
-    ``weight`` is the record's only while the release is unfinished (running or paused): after a rollback or a
-    promotion the traffic role's drain to 0 % is what counts, and the record keeps the last step's weight.
+    ``weight`` is the record's while the release is unfinished (running or paused); a record rolled back or promoted
+    keeps its last step's weight, but the canary has none: the rollback and promote roles finish the record only
+    after the traffic role drained it to 0 % and read 0 back. An aborted release's weight is not known (kept).
     """
     record = record or {}
     values = {}
@@ -185,8 +186,11 @@ def from_record(record, outcome=None):
         values['step'] = -1 if record.get('step') is None else record['step']
         if record.get('weight') is not None:
             values['weight'] = record['weight']
-    elif record.get('step') is not None:
-        values['step'] = record['step']
+    else:
+        if record.get('step') is not None:
+            values['step'] = record['step']
+        if status in (words.ROLLED_BACK, words.PROMOTED):
+            values['weight'] = 0
     for entry in sorted(record.get('steps') or [], key=lambda item: item.get('index', -1), reverse=True):
         if entry.get('verdict') in _STEP_VERDICTS:
             values['verdict'] = _STEP_VERDICTS[entry['verdict']]

@@ -125,9 +125,10 @@ def test_from_record_running_and_held():
         'version': '2', 'step': 2, 'weight': 50, 'verdict': 'pass', 'outcome': 'held'}
 
 
-def test_from_record_finished_keeps_the_traffic_roles_weight():
+def test_from_record_finished_drained_or_unknown_weight():
     values = rm.from_record(record('rolled_back', 1, 25, ['pass', 'fail']), 'rolled_back')
-    assert values == {'version': '2', 'step': 1, 'verdict': 'fail', 'outcome': 'rolled_back'}
+    assert values == {'version': '2', 'step': 1, 'weight': 0, 'verdict': 'fail', 'outcome': 'rolled_back'}
+    assert 'weight' not in rm.from_record(record('aborted', 1, 25, ['pass']), None)
     assert rm.from_record(record('promoted', 3, 100, ['pass'] * 4), 'already_promoted')['outcome'] == 'promoted'
     assert rm.from_record(record('running', 3, 100, ['pass'] * 4), 'promoting')['outcome'] == 'running'
     assert rm.from_record(record('rejected', 0, 5, ['rejected']), None)['verdict'] == 'fail'
