@@ -24,8 +24,8 @@ description:
     rewritten and the task reports no change. The file is replaced atomically (a temporary file in the same
     directory, then a rename), so the collector never reads a partial file.
   - With O(pushgateway_url) the same text replaces the group C(job=canary_release), C(service=<service>) on the
-    Pushgateway (HTTP PUT to C(<pushgateway_url>/metrics/job/canary_release/service/<service>)) on every run: the
-    Pushgateway keeps no history to compare with. Without O(path) a push reports a change and the timestamp is the
+    Pushgateway (HTTP PUT to C(<pushgateway_url>/metrics/job/canary_release/service/<service>)) on every run, as
+    the Pushgateway keeps no history to compare with. Without O(path) a push reports a change and the timestamp is the
     time of the push.
   - O(state=absent) removes the file and deletes the group on the Pushgateway.
 author:
@@ -43,12 +43,12 @@ attributes:
 options:
   service:
     description:
-      - The service whose release this is: the C(service) label, and the Pushgateway group.
+      - The service whose release this is - the C(service) label, and the Pushgateway group.
     type: str
     required: true
   version:
     description:
-      - The version being released: the C(version) label. Not set means the O(record)'s version, else the one in
+      - The version being released, the C(version) label. Not set means the O(record)'s version, else the one in
         O(path).
     type: str
   canary_percent:
@@ -101,7 +101,7 @@ options:
     type: str
   pushgateway_token:
     description:
-      - Bearer token for the Pushgateway (C(Authorization: Bearer ...)).
+      - Bearer token for the Pushgateway, sent as C(Authorization) header C(Bearer <token>).
     type: str
   pushgateway_timeout:
     description:
@@ -120,7 +120,7 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - Scrape the Pushgateway with C(honor_labels: true), so that the C(job) and C(service) labels stay as pushed.
+  - Scrape the Pushgateway with C(honor_labels) set to V(true), so that the C(job) and C(service) labels stay as pushed.
 seealso:
   - name: The textfile collector
     description: node_exporter's documentation of the textfile collector.
