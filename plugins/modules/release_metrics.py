@@ -160,8 +160,8 @@ metrics:
     service: {description: The service label., type: str, returned: success}
     version: {description: The version label., type: str, returned: success}
     weight: {description: The canary weight in percent., type: float, returned: success}
-    step: {description: The current step, -1 before the first., type: int, returned: success}
-    verdict: {description: The latest verdict, or null., type: str, returned: success}
+    step: {description: 'The current step (-1 before the first).', type: int, returned: success}
+    verdict: {description: The latest verdict (null before the first)., type: str, returned: success}
     outcome: {description: The current outcome., type: str, returned: success}
     timestamp: {description: Unix time of the last change., type: float, returned: success}
   sample: {service: web, version: "2.4.1", weight: 25.0, step: 1, verdict: pass, outcome: running, timestamp: 1767225600.0}
@@ -209,8 +209,8 @@ def run(module):
         written = before_text is not None
     else:
         values = from_record(params['record'], params['outcome'])
-        values.update((key, params[name]) for key, name in (('weight', 'canary_percent'), ('step', 'step'),
-                                                               ('verdict', 'verdict')) if params[name] is not None)
+        given = (('weight', 'canary_percent'), ('step', 'step'), ('verdict', 'verdict'))
+        values.update((key, params[name]) for key, name in given if params[name] is not None)
         state = update(previous, params['service'], params['version'], values, time.time())
         text = render(state)
         written = path is not None and text != before_text
