@@ -9,7 +9,7 @@ VENV=.venv
 PATH="$PATH:/usr/sbin:/sbin"
 
 # command:package pairs of the Debian packages the tests and the demo run for real.
-SYSTEM_TOOLS="nginx:nginx haproxy:haproxy prometheus:prometheus promtool:prometheus hey:hey wrk:wrk sshd:openssh-server shellcheck:shellcheck"
+SYSTEM_TOOLS="nginx:nginx haproxy:haproxy prometheus:prometheus promtool:prometheus prometheus-node-exporter:prometheus-node-exporter hey:hey wrk:wrk sshd:openssh-server shellcheck:shellcheck"
 
 install_system_packages() {
     local missing=()
@@ -24,7 +24,8 @@ install_system_packages() {
         exit 1
     fi
     echo "bootstrap: installing Debian packages: ${missing[*]}"
-    # Packages must not start their services (nginx on :80, prometheus on :9090): the tests start their own.
+    # Packages must not start their services (nginx on :80, prometheus on :9090, node_exporter on :9100): the tests
+    # start their own.
     local policy_created=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d

@@ -41,7 +41,7 @@ class RecordingServer(object):
                 self.send_header('Content-Length', '0')
                 self.end_headers()
 
-            do_GET = do_POST = _answer
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
 
             def log_message(self, *args):
                 pass

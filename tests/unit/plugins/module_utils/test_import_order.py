@@ -21,12 +21,14 @@ PREFIX = 'ansible_collections.canary.release.plugins.module_utils'
 # Lowest first. Families of one layer are independent of each other.
 LAYERS = (
     ('foundation',),                  # time_spec, durable_files: the standard library only
+    ('_loadtest',),                   # the synthetic load of quiet canaries: time_spec only
     ('_common',),                     # JSON cleaning, the AWS retry, weight arithmetic, forced-canary policy: shared
     ('_sources', '_loadtest'),        # Prometheus and CloudWatch clients, the series shapes they return; the synthetic load
     ('_judge', '_nginx', '_alb', '_haproxy'),  # the judge; the traffic backends
     ('_analysis',),                   # metrics -> plan -> fetch -> judge, and the modules' client set-up
     ('_report',),                     # the rollout report: the analysis' plan and the judge's windows
     ('_rollout',),                    # the release engine (and its module face rollout_state.py)
+    ('_observe',),                    # the release's state published as metrics: the engine's words
 )
 RANK = dict((family, rank) for rank, layer in enumerate(LAYERS) for family in layer)
 TOP_LEVEL_FAMILY = {'rollout_state': '_rollout'}
