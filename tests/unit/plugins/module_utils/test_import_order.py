@@ -21,7 +21,6 @@ PREFIX = 'ansible_collections.canary.release.plugins.module_utils'
 # Lowest first. Families of one layer are independent of each other.
 LAYERS = (
     ('foundation',),                  # time_spec, durable_files: the standard library only
-    ('_loadtest',),                   # the synthetic load of quiet canaries: time_spec only
     ('_common',),                     # JSON cleaning, the AWS retry, weight arithmetic, forced-canary policy: shared
     ('_sources', '_loadtest'),        # Prometheus and CloudWatch clients, the series shapes they return; the synthetic load
     ('_judge', '_nginx', '_alb', '_haproxy'),  # the judge; the traffic backends
