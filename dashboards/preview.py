@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import urllib.parse
@@ -42,13 +43,15 @@ def series_points(series):
 
 
 def legend(target, series):
-    return target['legendFormat'].replace('$canary', 'canary').replace('$baseline', 'baseline').replace(
-        '{{', '%(').replace('}}', ')s') % dict(series['metric'], **{'track': series['metric'].get('track', '')})
+    """The legend Grafana shows: variables substituted, ``{{label}}`` replaced by the series' label value."""
+    return re.sub(r'\{\{\s*(\w+)\s*\}\}', lambda match: series['metric'].get(match.group(1), ''),
+                  generate.substitute(target['legendFormat']))
 
 
 def draw_stat(ax, panel, results):
     value = '-'
-    for series in results[0]:
+    # the series with the latest sample holds now (a verdict or outcome series stops when another one takes over)
+    for series in sorted(results[0], key=lambda found: float(found['values'][-1][0]))[-1:]:
         last_value = series['values'][-1][1]
         if panel['options'] and panel['options'].get('textMode') == 'name':
             value = series['metric'].get('verdict') or series['metric'].get('outcome')
@@ -62,15 +65,25 @@ def draw_stat(ax, panel, results):
 
 
 def draw_timeseries(ax, panel, results, mdates):
+    right = None
     for target, found in zip(panel['targets'], results):
         for series in found:
             times, values = series_points(series)
             if panel['fieldConfig']['defaults'].get('unit') == 'percentunit':
                 values = [100.0 * value for value in values]
             name = legend(target, series)
-            color = report_charts.COLORS.get(name.split()[0])
+            color = dict(report_charts.COLORS, stable=report_charts.COLORS['neutral']).get(name.split()[0])
+            if name == 'step':  # on the right axis, as the dashboard's override puts it
+                right = ax.twinx()
+                right.step(times, values, where='post', color=report_charts.COLORS['guard'], linewidth=1.5)
+                right.set_ylabel('step', fontsize=8)
+                right.set_ylim(-1.2, max(values) + 0.5)
+                ax.plot([], [], color=report_charts.COLORS['guard'], label=name)
+                continue
             ax.plot(times, values, label=name, color=color, linewidth=1.5,
                     drawstyle='steps-post' if 'step' in panel['title'] else 'default')
+    unit = panel['fieldConfig']['defaults'].get('unit')
+    ax.set_ylabel({'percent': '%', 'percentunit': '%', 'reqps': 'req/s'}.get(unit, ''), fontsize=8)
     ax.legend(loc='upper left', fontsize=7)
     ax.grid(True, alpha=0.3)
     ax.xaxis.set_major_formatter(mdates.DateFormatter('%H:%M:%S', tz=datetime.timezone.utc))
@@ -82,7 +95,7 @@ def draw_state(ax, panel, results):
         times, _values = series_points(series)
         name = legend(panel['targets'][0], series)
         ax.plot(times, [rows.index(name)] * len(times), linewidth=10, solid_capstyle='butt',
-                color=report_charts.COLORS['bad' if name in ('fail', 'rolled_back', 'aborted') else 'good'])
+                color=generate.STATE_COLORS[name].replace('-', ''))
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(-0.8, len(rows) - 0.2)
     ax.set_xticks([])
@@ -91,18 +104,22 @@ def draw_state(ax, panel, results):
 def render(url, start, end):
     mdates, mstyle, canvas_class, figure_class = report_charts._matplotlib()  # pylint: disable=protected-access
     with open(generate.OUTPUT, encoding='utf-8') as handle:
-        panels = [panel for panel in json.load(handle)['panels'] if panel['type'] != 'row']
+        everything = json.load(handle)['panels']
+    panels = [panel for panel in everything if panel['type'] != 'row']
+    # Grafana's grid: 24 columns, rows of panels at gridPos y (the row headers take one unit each).
+    height = max(panel['gridPos']['y'] + panel['gridPos']['h'] for panel in everything)
     with mstyle.context('default'):
-        figure = figure_class(figsize=(12, 11), dpi=DPI, layout='constrained')
+        figure = figure_class(figsize=(12, 0.36 * height), dpi=DPI)
         canvas_class(figure)
-        grid = figure.add_gridspec(sum(panel['gridPos']['h'] for panel in panels if panel['gridPos']['x'] == 0), 24)
-        top = 0
+        for row in everything:
+            if row['type'] == 'row':
+                figure.text(0.01, 0.97 - 0.95 * (row['gridPos']['y'] + 0.5) / height, row['title'], fontsize=11,
+                            fontweight='bold', va='center')
         for panel in panels:
             pos = panel['gridPos']
-            if pos['x'] == 0 and panel is not panels[0]:
-                top += previous_height
-            previous_height = pos['h']
-            ax = figure.add_subplot(grid[top:top + pos['h'], pos['x']:pos['x'] + pos['w']])
+            left, width = 0.08 + 0.88 * pos['x'] / 24, 0.88 * pos['w'] / 24 - 0.06
+            bottom = 0.97 - 0.95 * (pos['y'] + pos['h']) / height
+            ax = figure.add_axes((left, bottom + 0.025, width, 0.95 * pos['h'] / height - 0.05))
             ax.set_title(generate.substitute(panel['title']), fontsize=9, loc='left')
             results = [query_range(url, target['expr'], start, end) for target in panel['targets']]
             {'stat': draw_stat, 'state-timeline': draw_state}.get(
