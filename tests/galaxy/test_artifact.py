@@ -17,7 +17,8 @@ MAX_BYTES = 400 * 1000
 SHIPPED = ('plugins', 'roles', 'playbooks', 'meta', 'docs', 'changelogs', 'terraform/modules', 'examples/execution-environment',
            'dashboards/canary_release.json', 'COPYING', 'README.md', 'CHANGELOG.rst', 'requirements.txt', 'bindep.txt')
 # Only run from a checkout, or generated there (galaxy.yml says why): never in the artifact.
-NOT_SHIPPED = ('bench/*', 'tools/*', 'molecule/*', '.config/*', 'examples/local/*', 'dashboards/*.py', 'dashboards/*.png', 'tests/*', 'Makefile', 'pytest.ini', '.venv*',
+NOT_SHIPPED = ('bench/*', 'tools/*', 'molecule/*', '.config/*', 'examples/local/*',
+               'dashboards/*.py', 'dashboards/*.png', 'tests/*', 'Makefile', 'pytest.ini', '.venv*',
                '*/__pycache__/*', '*.pyc', '*.tfstate', '*.tfstate.*', '*/.terraform/*', '*.tar.gz')
 SHIPPED_TESTS = 'tests/sanity/*'
 
