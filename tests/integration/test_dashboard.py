@@ -5,11 +5,13 @@ and a real Prometheus on 127.0.0.1. A short release is played on it (dashboards/
 than the baseline, goes to the canary, and the real NGINX upstream moves 5 -> 25 -> 50 -> 100 % under bounded load.
 The release's own ``canary_release_*`` series, whose writer is built elsewhere, are served in the textfile format from
 this process on 127.0.0.1 and scraped by the same Prometheus. Each panel query, with the template variables set to
-the demo's values, must return data and neither an error nor a warning. About 40 s.
+the demo's values, must return data and neither an error nor a warning, and each query variable must offer
+the demo's value. About 40 s.
 """
 
 import json
 import math
+import re
 import urllib.parse
 import urllib.request
 
@@ -24,7 +26,9 @@ pytestmark = [pytest.mark.integration,
                                  reason='nginx and prometheus are needed')]
 
 with open(generate.OUTPUT, encoding='utf-8') as _handle:
-    QUERIES = generate.panel_queries(json.load(_handle))
+    MODEL = json.load(_handle)
+QUERIES = generate.panel_queries(MODEL)
+VARIABLES = [(variable['name'], variable['query']) for variable in MODEL['templating']['list'] if variable['type'] == 'query']
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -49,6 +53,15 @@ def test_panel_query_returns_data(release, title, expr):
     assert answer['status'] == 'success' and not answer.get('warnings'), (title, answer)
     values = [float(value) for series in answer['data']['result'] for _at, value in series['values']]
     assert [value for value in values if not math.isnan(value)], (title, generate.substitute(expr), answer)
+
+
+@pytest.mark.parametrize('name, query', VARIABLES, ids=[name for name, _query in VARIABLES])
+def test_variable_offers_the_demo_value(release, name, query):
+    """Grafana's ``label_values(selector, label)`` is the label values API with ``match[]=selector``."""
+    stack = release[0]
+    selector, label = re.fullmatch(r'label_values\((.+), (\w+)\)', query).groups()
+    answer = api(stack, 'label/%s/values' % label, **{'match[]': generate.substitute(selector)})
+    assert answer['status'] == 'success' and generate.DEMO_VALUES[name] in answer['data'], answer
 
 
 def last(stack, expr, at, **values):
