@@ -121,7 +121,7 @@ class LocalStack:
     See the module docstring. :meth:`attach` opens a stack another process started (from its ``stack.json``)."""
 
     def __init__(self, workdir, stable=3, canary=1, baseline=1, stable_version='1', scrape_interval='1s',
-                 nginx_workers=1, **app_options):
+                 nginx_workers=1, extra_scrape_configs=(), **app_options):
         unknown = set(app_options) - set(APP_DEFAULTS)
         if unknown:
             raise TypeError('unknown app options: %s' % ', '.join(sorted(unknown)))
@@ -132,6 +132,8 @@ class LocalStack:
         self.stable_version = str(stable_version)
         self.scrape_interval = scrape_interval
         self.nginx_workers = nginx_workers
+        # More Prometheus scrape_configs entries (for example the release's own metrics), scraped beside the app.
+        self.extra_scrape_configs = [dict(config) for config in extra_scrape_configs]
         self.app_options = dict(APP_DEFAULTS, **app_options)
         self.processes = ProcessTable()
         self.nginx_bin = find_nginx()
@@ -182,7 +184,8 @@ class LocalStack:
         counts = state['counts']
         stack = cls(workdir, stable=counts['stable'], canary=counts['canary'], baseline=counts['baseline'],
                     stable_version=state['stable_version'], scrape_interval=state['scrape_interval'],
-                    nginx_workers=state['nginx']['workers'], **state['app_options'])
+                    nginx_workers=state['nginx']['workers'], extra_scrape_configs=state.get('extra_scrape_configs', ()),
+                    **state['app_options'])
         stack.state = state
         stack.python = state.get('python') or sys.executable
         return stack
@@ -277,7 +280,7 @@ class LocalStack:
         self.state = {
             'workdir': self.workdir, 'repo_root': REPO_ROOT, 'python': self.python, 'counts': self.counts,
             'stable_version': self.stable_version, 'scrape_interval': self.scrape_interval,
-            'app_options': self.app_options, 'instances': {},
+            'app_options': self.app_options, 'extra_scrape_configs': self.extra_scrape_configs, 'instances': {},
             'nginx': self._nginx_state(ports[0]), 'prometheus': self._prometheus_state(ports[1]),
         }
         for name, port in zip(names, ports[2:]):
@@ -492,7 +495,7 @@ class LocalStack:
         config = {
             'global': {'scrape_interval': self.scrape_interval, 'scrape_timeout': self.scrape_interval,
                        'evaluation_interval': '1m'},
-            'scrape_configs': [{'job_name': SERVICE, 'static_configs': static_configs}],
+            'scrape_configs': [{'job_name': SERVICE, 'static_configs': static_configs}] + self.extra_scrape_configs,
         }
         # JSON is YAML: no YAML library needed.
         _write(self.state['prometheus']['config'], json.dumps(config, indent=2) + '\n')
@@ -519,7 +522,8 @@ class LocalStack:
             status, body = http_get(prometheus['url'] + '/api/v1/targets?state=active', timeout=1)
             if status != 200:
                 return False
-            targets = json.loads(body)['data']['activeTargets']
+            targets = [target for target in json.loads(body)['data']['activeTargets']
+                       if target['labels'].get('job') == SERVICE]
             return len(targets) == expected and all(target['health'] == 'up' for target in targets)
         wait_until(scraping, timeout, interval=0.2, message='prometheus to scrape every instance')
 

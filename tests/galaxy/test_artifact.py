@@ -15,10 +15,11 @@ from tests.galaxy.conftest import ROOT
 MAX_BYTES = 400 * 1000
 # Shipped in full: every file git tracks below these must be in the artifact.
 SHIPPED = ('plugins', 'roles', 'playbooks', 'meta', 'changelogs/changelog.yaml', 'terraform/modules', 'examples/execution-environment',
-           'COPYING', 'README.md', 'CHANGELOG.rst', 'requirements.txt', 'bindep.txt')
+           'dashboards/canary_release.json', 'COPYING', 'README.md', 'CHANGELOG.rst', 'requirements.txt', 'bindep.txt')
 # Only run from a checkout, or generated there (galaxy.yml says why): never in the artifact.
 NOT_SHIPPED = ('bench/*', 'tools/*', 'molecule/*', '.config/*', 'docs/*', 'changelogs/fragments/*', 'examples/local/*',
-               'tests/*', 'Makefile', 'pytest.ini', '.venv*', '*/__pycache__/*', '*.pyc', '*.tfstate', '*.tfstate.*', '*/.terraform/*', '*.tar.gz')
+               'dashboards/*.py', 'dashboards/*.png', 'tests/*', 'Makefile', 'pytest.ini', '.venv*', '*/__pycache__/*', '*.pyc',
+               '*.tfstate', '*.tfstate.*', '*/.terraform/*', '*.tar.gz')
 SHIPPED_TESTS = 'tests/sanity/*'
 
 
