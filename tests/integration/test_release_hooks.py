@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from examples.local.stack import LocalStack, find_nginx, find_prometheus
-from tests.integration.test_release import SERVICE, lock, record, release, release_vars, versions
+from tests.integration.test_release import lock, messages, record, release, release_vars, versions
 
 pytestmark = [
     pytest.mark.integration,
@@ -26,20 +26,18 @@ def stack(tmp_path_factory):
 
 
 def hook_file(tmp_path, name, fail=False):
-    """A task file that leaves a marker file (the hook ran), or fails like a migration that cannot run."""
+    """A task file that says it ran (a debug task: no module to ship), or fails like a migration that cannot run."""
     path = tmp_path / ('%s.yml' % name)
     task = ({'name': 'The migration fails', 'ansible.builtin.fail': {'msg': 'column orders.customer_ref is missing'}}
-            if fail else {'name': 'Leave a marker', 'ansible.builtin.copy': {'content': '%s\n' % name,
-                                                                             'dest': str(tmp_path / name) + '.done',
-                                                                             'mode': '0644'}})
+            if fail else {'name': 'Say the hook ran', 'ansible.builtin.debug': {'msg': 'hook %s ran' % name}})
     path.write_text(yaml.safe_dump([task], sort_keys=False))
     return str(path)
 
 
 def quick_vars(stack, state_dir, version, **hooks):
-    """Two unjudged steps of 1 s (the explicit timer opt-out): the release takes seconds, the hooks are what runs."""
+    """One unjudged step without a pause (the explicit timer opt-out): the hooks are what runs, in seconds."""
     return release_vars(stack, state_dir, version, rollout_analysis=False, rollout_require_pass=False,
-                        rollout_steps=[{'weight': 50, 'pause': 1}, {'weight': 100, 'pause': 1}], **hooks)
+                        rollout_steps=[{'weight': 100, 'pause': 0}], **hooks)
 
 
 def test_a_failed_before_canary_hook_aborts_the_release_before_any_traffic(stack, tmp_path):
@@ -54,7 +52,7 @@ def test_a_failed_before_canary_hook_aborts_the_release_before_any_traffic(stack
     assert failed[-1]['result']['msg'].startswith('sample 2: release aborted - the before_canary hook failed')
     # nothing moved: no traffic, the canary still runs the old version, no rollback hook (nothing to roll back)
     assert stack.upstream_text() == upstream and versions(stack) == before
-    assert not os.path.exists(str(tmp_path / 'undo.done'))
+    assert messages(run, 'Say the hook ran') == []
     final = record(state_dir)
     assert final['status'] == 'aborted' and final['steps'] == [] and final['step'] is None and lock(state_dir) is None
     hook = os.path.join(str(tmp_path), 'expand.yml')
@@ -73,7 +71,7 @@ def test_hooks_that_pass_are_recorded_in_order_and_the_release_is_promoted(stack
     hooks = dict(('rollout_%s_tasks' % name, hook_file(tmp_path, name)) for name in names)
     run = release(stack, tmp_path, 'pass', quick_vars(stack, state_dir, '3', **hooks))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
-    assert all(os.path.exists(str(tmp_path / name) + '.done') for name in names)
+    assert messages(run, 'Say the hook ran') == ['hook %s ran' % name for name in names]
     final = record(state_dir)
     assert final['status'] == 'promoted' and versions(stack)['stable-1'] == '3'
     # the hooks' events, in order, around the steps and the promotion
@@ -81,10 +79,11 @@ def test_hooks_that_pass_are_recorded_in_order_and_the_release_is_promoted(stack
     marks = [texts.index('sample 3: hook %s %s (%s)' % (name, word, hooks['rollout_%s_tasks' % name]))
              for name in names for word in ('started', 'ok')]
     assert marks == sorted(marks), texts
-    first_step = texts.index('sample 3: step 0 at 50 %')
+    first_step = texts.index('sample 3: step 0 at 100 %')
     promoted = [index for index, text in enumerate(texts) if text.startswith('sample 3: promoted')][0]
     assert marks[1] < first_step and marks[2] > first_step and marks[3] < promoted < marks[4], texts
-    # the audit trail: every step and the promotion say who decided (here the engine: the plan, the timer)
-    assert [entry['by']['kind'] for entry in final['steps']] == ['engine', 'engine']
+    # the audit trail: the step and the promotion say who decided (here the engine: its pause, the plan)
+    assert [entry['by'] for entry in final['steps']] == [{'kind': 'engine', 'name': 'pause',
+                                                          'reason': 'no analysis at this step'}]
     assert final['finished_by'] == {'kind': 'engine', 'name': 'plan', 'reason': 'every step done'}
     assert all(event['by']['kind'] == 'engine' for event in final['events'] if 'hook' in event['message'])
