@@ -186,7 +186,8 @@ summary:
     - C(metrics) - per metric C(name), C(kind), the totals of each arm C(canary) and C(baseline) (C(requests),
       C(errors) - for latency metrics the slow requests - and C(rate), null when missing) and C(ratio) of the
       rates; C(samples) for threshold metrics; C(missing).
-    - C(decisions) - C(time), C(label) and C(reason) of each decision, in time order.
+    - C(decisions) - C(time), C(label), C(reason) and C(by) (who decided - V(judge), C(person <name>) or
+      C(engine <rule>); V(-) in records written before the audit trail) of each decision, in time order.
     - C(missing) - one line per missing series (failed query, or no series for an arm's traffic).
   returned: success
   type: dict
@@ -205,8 +206,8 @@ summary:
         ratio: 5.0
         missing: []
     decisions:
-      - {time: "2025-01-31T12:02:00Z", label: "step 0 5%: pass", reason: null}
-      - {time: "2025-01-31T12:09:10Z", label: rolled back, reason: "fail: http_errors: canary 5.31% ..."}
+      - {time: "2025-01-31T12:02:00Z", label: "step 0 5%: pass", reason: null, by: judge}
+      - {time: "2025-01-31T12:09:10Z", label: rolled back, reason: "fail: http_errors: canary 5.31% ...", by: judge}
     missing: []
 '''
 

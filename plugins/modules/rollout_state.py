@@ -24,6 +24,11 @@ description:
   - O(operation=plan) validates the step list once (RV(plan)) and changes nothing; O(operation=advance) reports
     what happened (O(event)) to the release engine, records it, and returns what to do next (RV(action)) - the
     C(canary.release.rollout) role only dispatches on it. The state diagram is in docs/rollout.md.
+  - O(operation=hook) records that a hook of the release (O(hook) - V(before_canary), V(before_promote),
+    V(after_promote) or V(after_rollback)) started, passed or failed (O(hook_status)) and returns what follows
+    (RV(decision), RV(action)) - a failed V(before_canary) hook finishes the rollout V(aborted). See docs/changes.md.
+  - The audit trail - O(by) says who or what made a decision; the record keeps it as C(by) on step entries and
+    events and C(finished_by) on a finished record.
   - Files are replaced atomically (temporary file, C(fsync), C(rename), C(fsync) of the directory), and every
     operation runs under an exclusive C(flock) on a per-service mutex file, so concurrent runs never lose an update.
 author:
@@ -58,11 +63,14 @@ options:
       - V(advance) gives O(event) to the release engine with the O(plan), records the transition (a step verdict,
         or the pause of a held run, which releases the lock) and returns RV(action), RV(outcome) and the record.
         Reporting the same event twice changes nothing the second time. It needs the lock held by O(run_id).
+      - V(hook) records O(hook) with O(hook_status) (and O(reason), O(hook_tasks)) as an event and decides what a
+        failure means (RV(decision)) - V(abort) for V(before_canary) (the record is finished V(aborted), the lock
+        released), V(rollback) for V(before_promote), V(report) for V(after_promote) and V(after_rollback).
       - V(step) and V(finish) need the lock - held by the run named in O(run_id), or free when O(run_id) is omitted
         (a one-shot call such as a manual rollback). A lock held by another live run is refused.
     type: str
     required: true
-    choices: [begin, step, event, finish, read, plan, advance]
+    choices: [begin, step, event, finish, read, plan, advance, hook]
   service:
     description:
       - Name of the service; names the files C(<service>.json) and C(<service>.lock) in O(state_dir).
@@ -280,9 +288,31 @@ options:
     default: false
   record:
     description:
-      - With O(operation=advance) in check mode only - the RV(record) the previous (simulated) V(advance)
+      - With O(operation=advance) or V(hook) in check mode only - the RV(record) the previous (simulated) operation
         returned, since check mode writes nothing. Omitted, the record is the one V(begin) would leave.
     type: dict
+  hook:
+    description: With O(operation=hook), the hook point.
+    type: str
+    choices: [before_canary, before_promote, after_promote, after_rollback]
+  hook_status:
+    description: With O(operation=hook), V(start), V(ok) or V(failed) (with O(reason), the error).
+    type: str
+    choices: [start, ok, failed]
+  hook_tasks:
+    description: With O(operation=hook), the hook's task file, named in the event.
+    type: str
+    default: ''
+  by:
+    description:
+      - Who or what made the decision (the audit trail), with O(operation=advance) (the person behind the run,
+        recorded with an approval or a rejection), V(finish) and V(event).
+      - Either C(kind) (V(judge), V(person) or V(engine)), C(name) and optional C(reason); or the person behind the
+        run as C(awx_user_name), C(tower_user_name) and C(controller_user) - the AWX (or Tower) user when set,
+        else the controller user (the OS user running C(ansible-playbook)).
+      - Empty, nothing is said (as in records written before the audit trail).
+    type: dict
+    default: {}
 notes:
   - The lock is a file, not a process - it outlives the module. C(ansible-playbook) killed with SIGKILL leaves it
     behind; the next V(begin) on the same host finds the process gone and takes it over with a warning.
@@ -616,7 +646,9 @@ action:
     - V(promote) - every step is done; C(message) announces it (the promote role finishes the record).
     - V(done) - nothing more for this run; C(outcome) V(held), V(already_promoted), V(promoted), V(rolled_back)
       or V(aborted), and C(reason).
-  returned: when O(operation=advance)
+    - With O(operation=hook), the action that replaces the role's after a failed hook (V(done) with C(outcome)
+      V(aborted), or V(rollback)); null otherwise.
+  returned: when O(operation) is V(advance) or V(hook)
   type: dict
   sample: {kind: traffic, step: 1, weight: 50.0, label: 'web 1.4.0: step 1 at 50 %'}
 outcome:
@@ -645,7 +677,20 @@ state_after:
   returned: when O(operation=advance)
   type: str
   sample: step_done
+decision:
+  description:
+    - What follows the hook, with O(operation=hook) - V(continue) (it started or passed), V(abort) (a failed
+      V(before_canary) hook; the record is finished V(aborted)), V(rollback) (a failed V(before_promote) hook) or
+      V(report) (a failed V(after_promote) or V(after_rollback) hook).
+  returned: when O(operation=hook)
+  type: str
+  sample: continue
+finish:
+  description: The status the record was finished with by O(operation=hook) (V(aborted)), or null.
+  returned: when O(operation=hook)
+  type: str
 '''
+
 
 import json
 
@@ -659,6 +704,7 @@ from ansible_collections.canary.release.plugins.module_utils._rollout.plan impor
     check_plan,
     describe_plan,
 )
+from ansible_collections.canary.release.plugins.module_utils._rollout.record import who
 from ansible_collections.canary.release.plugins.module_utils._rollout.state import (
     LockHeldError,
     StateError,
@@ -667,6 +713,7 @@ from ansible_collections.canary.release.plugins.module_utils._rollout.state impo
     advance,
     begin,
     finish,
+    hook,
     read,
     record_step,
 )
@@ -687,13 +734,17 @@ def run(module):
         return {'changed': False, 'plan': plan, 'warnings': warnings,
                 'message': '%s: %s' % (params['service'], describe_plan(plan))}
     where = dict(state_dir=params['state_dir'], service=params['service'])
+    try:
+        by = who(params['by'])
+    except ValueError as error:
+        module.fail_json(msg='by: %s' % error)
     if operation == 'read':
         return read(stale_after=params['lock_stale_after'], **where)
     if operation == 'event':
         if not isinstance(params['event'], str):
             module.fail_json(msg='event must be the event text (a string) with operation=event')
         return add_event(message=params['event'], version=params['version'], run_id=params['run_id'],
-                         check_mode=module.check_mode, **where)
+                         check_mode=module.check_mode, by=by, **where)
     holder = dict(run_id=params['run_id'], owner=params['owner'], break_lock=params['break_lock'],
                   stale_after=params['lock_stale_after'], check_mode=module.check_mode)
     holder.update(where)
@@ -703,21 +754,25 @@ def run(module):
                                  'decided or held) with operation=advance, got %r' % (params['event'],))
         return advance(version=params['version'], plan=check_plan(params['plan']), event=params['event'],
                        approval=params['approval'], hold_mode=hold_mode_for(params['approval_mode'], params['awx']),
-                       record=params['record'] if module.check_mode else None, **holder)
+                       record=params['record'] if module.check_mode else None, by=by, **holder)
+    if operation == 'hook':
+        return hook(version=params['version'], point=params['hook'], status=params['hook_status'],
+                    reason=params['reason'] or '', tasks=params['hook_tasks'],
+                    record=params['record'] if module.check_mode else None, **holder)
     if operation == 'begin':
         return begin(version=params['version'], previous_version=params['previous_version'], force=params['force'],
                      replaces_run_id=params['replaces_run_id'], seed_record=params['seed_record'], **holder)
     if operation == 'step':
         return record_step(step=params['step'], weight=params['weight'], verdict=params['verdict'],
                            reason=params['reason'], status=params['status'], version=params['version'], **holder)
-    return finish(status=params['status'], reason=params['reason'], version=params['version'], **holder)
+    return finish(status=params['status'], reason=params['reason'], version=params['version'], by=by, **holder)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             operation=dict(type='str', required=True,
-                           choices=['begin', 'step', 'event', 'finish', 'read', 'plan', 'advance']),
+                           choices=['begin', 'step', 'event', 'finish', 'read', 'plan', 'advance', 'hook']),
             service=dict(type='str', required=True),
             state_dir=dict(type='path'),
             version=dict(type='str'),
@@ -752,6 +807,10 @@ def main():
             approval_mode=dict(type='str', choices=['auto', 'prompt', 'end'], default='auto'),
             awx=dict(type='bool', default=False),
             record=dict(type='dict'),
+            hook=dict(type='str', choices=['before_canary', 'before_promote', 'after_promote', 'after_rollback']),
+            hook_status=dict(type='str', choices=['start', 'ok', 'failed']),
+            hook_tasks=dict(type='str', default=''),
+            by=dict(type='dict', default={}),
         ),
         required_if=[
             ('operation', 'begin', ('version',)),
@@ -759,6 +818,7 @@ def main():
             ('operation', 'event', ('event',)),
             ('operation', 'finish', ('status',)),
             ('operation', 'advance', ('version', 'run_id', 'plan', 'event')),
+            ('operation', 'hook', ('hook', 'hook_status')),
         ],
         supports_check_mode=True,
     )

@@ -9,6 +9,7 @@ a human; the canary at 100 % of the NGINX upstream), written directly with the m
 
 import json
 import os
+import pwd
 import urllib.request
 
 import pytest
@@ -79,6 +80,11 @@ def play(stack, tmp_path, name, extra_vars, inventories=(), **kwargs):
                         extra_env={'ANSIBLE_SHOW_CUSTOM_STATS': 'True'}, timeout=150, **kwargs)
 
 
+def controller_user():
+    """The OS user running ansible-playbook, as the rollout roles find it: $USER, else $LOGNAME, else id -un."""
+    return os.environ.get('USER') or os.environ.get('LOGNAME') or pwd.getpwuid(os.getuid()).pw_name
+
+
 def read_record(state_dir):
     with open(os.path.join(state_dir, SERVICE + '.json'), encoding='utf-8') as handle:
         return json.load(handle)
@@ -133,6 +139,8 @@ def test_promote_moves_the_stable_hosts_in_batches_and_returns_the_traffic(make_
     message = 'sample 2: promoted (previous version 1), 4 stable hosts run 2, canary at 0.0 % via nginx, ' \
               'canary and baseline hosts retired'
     assert record['status'] == 'promoted' and not os.path.exists(os.path.join(state_dir, SERVICE + '.lock'))
+    # the audit trail: a promotion by hand is the person's - outside AWX the controller user
+    assert record['finished_by'] == {'kind': 'person', 'name': controller_user(), 'reason': 'controller user'}
     assert record['reason'] == '4 stable hosts run 2, canary at 0.0 % via nginx'
     events = [event['message'] for event in record['events']]
     assert events[-4:] == [
@@ -199,9 +207,11 @@ def test_a_failed_batch_stops_the_promotion_then_rollback_and_status(make_stack,
     assert failure(none) == 'status.yml: the rollout of other is not recorded on localhost, not paused'
     assert shown(none, 'Show the rollout') == ['other on localhost: no rollout recorded (%s/other.json)' % state_dir]
 
-    rolled = play(stack, tmp_path, 'rollback.yml', dict(common, rollback_reason='stable-3 unhealthy'))
+    rolled = play(stack, tmp_path, 'rollback.yml', dict(common, rollback_reason='stable-3 unhealthy', awx_user_name='alice'))
     assert rolled.returncode == 0, rolled.stdout[-3000:] + rolled.stderr[-3000:]
     assert '%s down;' % stack.canary_servers[0] in stack.upstream_text()
     assert 'canary-1' not in stack.count_instances(40)
     assert read_record(state_dir)['status'] == 'rolled_back'
+    # the audit trail: a rollback by hand from AWX is the AWX user's
+    assert read_record(state_dir)['finished_by'] == {'kind': 'person', 'name': 'alice', 'reason': 'AWX user'}
     assert stats(rolled)['message'] == 'sample 2: rolled back to 1, canary at 0.0 % via nginx: stable-3 unhealthy'

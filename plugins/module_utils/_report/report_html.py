@@ -192,8 +192,8 @@ def _decisions(report):
     if not report['decisions']:
         return '<p>No decision was recorded.</p>'
     rows = [(text(mark['time']), '<span class="status %s">%s</span>' % (mark['outcome'], text(mark['label'])),
-             text(mark['reason'])) for mark in report['decisions']]
-    return _table(('time (UTC)', 'decision', 'reason'), rows)
+             text(mark.get('by') or '-'), text(mark['reason'])) for mark in report['decisions']]
+    return _table(('time (UTC)', 'decision', 'by', 'reason'), rows)
 
 
 def _steps(report):

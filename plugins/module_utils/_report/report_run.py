@@ -226,7 +226,7 @@ def summary(report):
         'service': report['service'], 'version': report['version'], 'status': report['status'],
         'start': report['start_rfc3339'], 'end': report['end_rfc3339'], 'window': report['window'],
         'metrics': metrics,
-        'decisions': [{'time': mark['time'], 'label': mark['label'], 'reason': mark['reason']}
+        'decisions': [{'time': mark['time'], 'label': mark['label'], 'reason': mark['reason'], 'by': mark['by']}
                       for mark in report['decisions']],
         'missing': report['missing'],
     }

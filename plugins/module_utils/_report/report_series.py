@@ -23,6 +23,7 @@ totals sum them too). A window where an arm served no request has no rate for th
 
 import math
 
+from ansible_collections.canary.release.plugins.module_utils._common.audit import by_text
 from ansible_collections.canary.release.plugins.module_utils._judge.judge import metric_windows
 from ansible_collections.canary.release.plugins.module_utils._sources.metric_series import normalize_series_list
 from ansible_collections.canary.release.plugins.module_utils.time_spec import TimeSpecError, parse_time
@@ -63,7 +64,7 @@ def _weight(value, what):
 
 
 def record_steps(record):
-    """The record's steps as ``[{index, weight, verdict, reason, started, at}]`` in time order (unix seconds).
+    """The record's steps as ``[{index, weight, verdict, reason, started, at, by}]`` in time order (unix seconds).
 
     ``started`` is the step's ``started_at``, else its ``at`` (records written before steps had ``started_at``).
     """
@@ -82,7 +83,7 @@ def record_steps(record):
             raise ReportError('%s has neither started_at nor at' % what)
         result.append({'index': step.get('index', position), 'weight': _weight(step.get('weight'), what),
                        'verdict': step.get('verdict'), 'reason': step.get('reason'), 'started': started,
-                       'at': started if at is None else at})
+                       'at': started if at is None else at, 'by': step.get('by')})
     return sorted(result, key=lambda step: (step['started'], step['index']))
 
 
@@ -113,7 +114,8 @@ def _label_weight(weight):
 
 
 def decisions(record):
-    """The decisions of the record, in time order: ``[{at, kind, outcome, label, reason}]``.
+    """The decisions of the record, in time order: ``[{at, kind, outcome, label, reason, by}]`` (``by``: who decided,
+    ``-`` in records written before the audit trail).
 
     ``kind`` is ``step`` (a step verdict), ``finish`` or ``pause``; ``outcome`` is ``good``, ``bad`` or ``neutral``.
     """
@@ -122,17 +124,17 @@ def decisions(record):
         if step['verdict'] and step['verdict'] not in NOT_DECISIONS:
             found.append({'at': step['at'], 'kind': 'step', 'verdict': step['verdict'],
                           'label': 'step %s%s: %s' % (step['index'], _label_weight(step['weight']), step['verdict']),
-                          'reason': step['reason']})
+                          'reason': step['reason'], 'by': by_text(step.get('by'))})
     status = record.get('status')
     finished = record_time(record.get('finished_at'), 'record.finished_at')
     if status in FINISHES and finished is not None:
         found.append({'at': finished, 'kind': 'finish', 'verdict': status, 'label': status.replace('_', ' '),
-                      'reason': record.get('reason')})
+                      'reason': record.get('reason'), 'by': by_text(record.get('finished_by'))})
     elif status == 'paused':
         paused = record_time(record.get('updated_at'), 'record.updated_at')
         if paused is not None:
             found.append({'at': paused, 'kind': 'pause', 'verdict': 'paused', 'label': 'paused',
-                          'reason': record.get('reason')})
+                          'reason': record.get('reason'), 'by': '-'})
     for decision in found:
         verdict = decision['verdict']
         decision['outcome'] = 'good' if verdict in GOOD else 'bad' if verdict in BAD else 'neutral'

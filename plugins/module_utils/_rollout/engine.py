@@ -48,6 +48,10 @@ import math
 import re
 
 from ansible_collections.canary.release.plugins.module_utils._rollout.record import (
+    ENGINE,
+    JUDGE,
+    PERSON,
+    actor,
     current_entry,
     describe_position,
     finished,
@@ -240,11 +244,15 @@ def state_of(record, plan):
 
 # --- the transition --------------------------------------------------------------------------------------------
 
-def transition(record, plan, event, now, approval='', hold_mode='end', check_mode=False):
+def transition(record, plan, event, now, approval='', hold_mode='end', check_mode=False, by=None):
     """What to do after ``event``, given the ``record`` and the ``plan`` (:func:`.plan.build_plan`).
 
     ``approval`` is ``rollout_approval`` ('', ``approve`` or ``reject``): the decision for a step the last run left
     held; ``hold_mode`` (:func:`hold_mode_for`) goes into ``approve`` actions. ``now`` is the time in seconds.
+    ``by`` is the person behind the run (:func:`.record.person`), recorded as who decided an approval or a
+    rejection; the other writes say ``by`` the judge (a pass or fail, with its reason) or the engine (its rules:
+    a step's start, a pause, an approval gate, the deadline's inconclusive, a hold). A ``rollback`` or ``promote``
+    action carries the ``by`` of the decision that led to it.
 
     Returns ``{'write', 'record', 'action', 'message', 'outcome', 'warnings', 'state', 'state_after'}``: ``write``
     is what to record (``{'operation': 'step', 'step', 'weight', 'verdict', 'reason'}`` or ``{'operation':
@@ -262,7 +270,7 @@ def transition(record, plan, event, now, approval='', hold_mode='end', check_mod
         raise EngineError('approval must be empty, approve or reject, got %r' % (approval,))
     if hold_mode not in ('prompt', 'end'):
         raise EngineError('hold_mode must be prompt or end, got %r' % (hold_mode,))
-    walk = _Walk(record, plan, now, approval, hold_mode, check_mode)
+    walk = _Walk(record, plan, now, approval, hold_mode, check_mode, by)
     state = state_of(record, plan)
     kind = event['kind']
     if kind != BEGUN and state in (PROMOTED, ROLLED_BACK, ABORTED):
@@ -284,8 +292,9 @@ def transition(record, plan, event, now, approval='', hold_mode='end', check_mod
 class _Walk(object):
     """The inputs of one transition and what it produced so far (the write, the record after, warnings)."""
 
-    def __init__(self, record, plan, now, approval, hold_mode, check_mode):
+    def __init__(self, record, plan, now, approval, hold_mode, check_mode, by):
         self.before = record
+        self.person = by or actor(PERSON, 'unknown')
         self.record = record
         self.plan = plan
         self.now = now
@@ -311,13 +320,15 @@ class _Walk(object):
 
     # writes
 
-    def record_step(self, index, weight, verdict, reason):
-        self.write = {'operation': 'step', 'step': index, 'weight': weight, 'verdict': verdict, 'reason': reason}
-        self.record, self.message = with_step(self.record, index, weight, verdict, reason, None, self.now)
+    def record_step(self, index, weight, verdict, reason, by):
+        self.write = {'operation': 'step', 'step': index, 'weight': weight, 'verdict': verdict, 'reason': reason,
+                      'by': by}
+        self.record, self.message = with_step(self.record, index, weight, verdict, reason, None, self.now, by)
 
     def pause(self, reason):
-        self.write = {'operation': 'finish', 'status': PAUSED, 'reason': reason}
-        self.record, self.message = finished(self.record, PAUSED, reason, self.now)
+        by = actor(ENGINE, 'hold', 'waiting for a human')
+        self.write = {'operation': 'finish', 'status': PAUSED, 'reason': reason, 'by': by}
+        self.record, self.message = finished(self.record, PAUSED, reason, self.now, by)
 
     # actions
 
@@ -333,7 +344,7 @@ class _Walk(object):
         else:
             verdicts = ', '.join(str(entry.get('verdict')) for entry in self.record['steps'])
         return {'kind': PROMOTE, 'message': '%s: every step done (%s); promoting' % (prefix(self.record), verdicts),
-                'label': self.label()}
+                'label': self.label(), 'by': actor(ENGINE, 'plan', 'every step done')}
 
     def watch(self, index):
         """The step began at its weight: judge it (analysis) or hold it for its pause (no analysis).
@@ -381,7 +392,7 @@ class _Walk(object):
             if self.check_mode:
                 self.warnings.append('check mode: %s would roll back: %s' % (prefix(self.record), reason))
                 return self.next_after(index)
-            return {'kind': ROLLBACK, 'reason': reason, 'label': self.label()}
+            return {'kind': ROLLBACK, 'reason': reason, 'label': self.label(), 'by': entry.get('by')}
         reason = self.hold_reason(index)
         if self.check_mode:
             self.warnings.append('%s would hold for a human (%s); check mode goes on'
@@ -481,7 +492,7 @@ def _begun(walk, state, event):
         entry = current_entry(record)
         reason = 'resumed after %s had ended with verdict %s: %s' % (
             step_label(index, entry.get('weight')), entry.get('verdict'), entry.get('reason'))
-        return {'kind': ROLLBACK, 'reason': reason, 'label': walk.label()}
+        return {'kind': ROLLBACK, 'reason': reason, 'label': walk.label(), 'by': entry.get('by')}
     if state in (STEP_DONE, COMPLETE):
         return walk.next_after(index)
     return walk.traffic(index)
@@ -530,11 +541,11 @@ def _traffic_set(walk, state, event):
                              if expected else ''))
     if state in HELD_STATES and step == current:
         if walk.approval:
-            walk.record_step(step, weight, decision_verdict, decision_reason)
+            walk.record_step(step, weight, decision_verdict, decision_reason, walk.person)
             return walk.after_verdict(step)
         if state == S_AWAITING:
             return walk.after_verdict(step)
-    walk.record_step(step, weight, None, None)
+    walk.record_step(step, weight, None, None, actor(ENGINE, 'plan', 'step %d of the plan' % step))
     return walk.watch(step)
 
 
@@ -587,9 +598,14 @@ def _judged(walk, state, event):
             planned['pause'], '' if walk.plan['require_pass'] else ', done on time (rollout_require_pass: false)',
             reason)
         verdict = WATCHED
+        by = actor(ENGINE, 'timer', 'rollout_require_pass: false')
+    elif verdict == INCONCLUSIVE:
+        reason = _JUDGE_PREFIX.sub('', reason)
+        by = actor(ENGINE, 'deadline', reason)
     else:
         reason = _JUDGE_PREFIX.sub('', reason)
-    return _record_verdict(walk, state, event, step, verdict, reason)
+        by = actor(JUDGE, 'judge', reason)
+    return _record_verdict(walk, state, event, step, verdict, reason, by)
 
 
 def _waited(walk, state, event):
@@ -599,16 +615,17 @@ def _waited(walk, state, event):
     if planned['analysis']:
         raise EngineError('%s: waited for step %d, which is judged (report judged)' % (prefix(walk.record), step))
     return _record_verdict(walk, state, event, step, WATCHED, 'no analysis at this step; held %d s'
-                           % planned['pause'])
+                           % planned['pause'], actor(ENGINE, 'pause', 'no analysis at this step'))
 
 
-def _record_verdict(walk, state, event, step, verdict, reason):
+def _record_verdict(walk, state, event, step, verdict, reason, by):
     if verdict in (PASS, WATCHED) and walk.planned(step)['approval']:
         verdict, reason = AWAITING_APPROVAL, "the step's approval gate: %s" % reason
+        by = actor(ENGINE, 'approval gate', reason)
     if _replay(walk, state, event, step, verdict, reason):
         return walk.after_verdict(step)
     _require_current(walk, state, event, step, (WATCHING,))
-    walk.record_step(step, walk.record.get('weight'), verdict, reason)
+    walk.record_step(step, walk.record.get('weight'), verdict, reason, by)
     return walk.after_verdict(step)
 
 
@@ -623,7 +640,7 @@ def _decided(walk, state, event):
     if _replay(walk, state, event, step, verdict, reason):
         return walk.after_verdict(step)
     _require_current(walk, state, event, step, HELD_STATES)
-    walk.record_step(step, walk.record.get('weight'), verdict, reason)
+    walk.record_step(step, walk.record.get('weight'), verdict, reason, walk.person)
     return walk.after_verdict(step)
 
 

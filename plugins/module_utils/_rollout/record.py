@@ -59,6 +59,10 @@ def new_record(service, version, previous_version, run_id, now):
     ``started_at`` when the step began at its weight; see ``vocabulary.COMPLETE_VERDICTS`` for the verdicts),
     ``events`` (``[{at, message}]``, oldest first, at most 1000) and ``events_dropped`` (older events removed to
     keep that bound).
+
+    The audit trail: a step entry, an event and a finished record may also say who or what made the decision,
+    ``by`` (``finished_by`` on the record) - see :func:`actor`. Records written before it have no ``by``; readers
+    treat a missing one as unknown (``_common.audit.by_text``).
     """
     stamp = format_time(now)
     return {
@@ -80,21 +84,70 @@ def new_record(service, version, previous_version, run_id, now):
     }
 
 
-def append_event(record, message, now):
-    """Append ``{at, message}`` to ``record`` in place, dropping the oldest events beyond :data:`MAX_EVENTS`."""
-    record['events'].append({'at': format_time(now), 'message': message})
+def append_event(record, message, now, by=None):
+    """Append ``{at, message}`` (and ``by`` when given) to ``record`` in place, dropping the oldest events beyond
+    :data:`MAX_EVENTS`."""
+    event = {'at': format_time(now), 'message': message}
+    if by:
+        event['by'] = by
+    record['events'].append(event)
     overflow = len(record['events']) - MAX_EVENTS
     if overflow > 0:
         del record['events'][:overflow]
         record['events_dropped'] = record.get('events_dropped', 0) + overflow
 
 
-def with_event(record, message, now):
-    """A copy of ``record`` with one more event (any status), ``updated_at`` set to ``now``."""
+def with_event(record, message, now, by=None):
+    """A copy of ``record`` with one more event (any status, ``by`` as :func:`append_event`), ``updated_at`` set
+    to ``now``."""
     after = copy.deepcopy(record)
-    append_event(after, message, now)
+    append_event(after, message, now, by)
     after['updated_at'] = format_time(now)
     return after
+
+
+# --- the audit trail ------------------------------------------------------------------------------------------
+
+# Who or what made a decision (``by.kind``): the judge's verdict, a person (at the prompt, with rollout_approval, a
+# manual rollback or promotion), or one of the engine's own rules (the plan's steps, a pause, an approval gate, the
+# analysis deadline, a hook's failure).
+JUDGE = 'judge'
+PERSON = 'person'
+ENGINE = 'engine'
+ACTOR_KINDS = (JUDGE, PERSON, ENGINE)
+
+
+def actor(kind, name, reason=None):
+    """``{kind, name}`` (and ``reason`` when given): who or what made a decision, as the record writes ``by``."""
+    if kind not in ACTOR_KINDS:
+        raise ValueError('by.kind must be one of %s, got %r' % (', '.join(ACTOR_KINDS), kind))
+    found = {'kind': kind, 'name': str(name or 'unknown')}
+    if reason:
+        found['reason'] = reason
+    return found
+
+
+def person(awx_user_name='', tower_user_name='', controller_user=''):
+    """The person behind a run: the AWX (or Tower) user who launched the job when set, else the controller user (the
+    OS user running ansible-playbook)."""
+    if awx_user_name:
+        return actor(PERSON, awx_user_name, 'AWX user')
+    if tower_user_name:
+        return actor(PERSON, tower_user_name, 'Tower user')
+    return actor(PERSON, controller_user or 'unknown', 'controller user')
+
+
+def who(by):
+    """``by`` as the record writes it (:func:`actor`) from what a caller gives: ``{kind, name, reason}``, or the person
+    behind the run as ``{awx_user_name, tower_user_name, controller_user}`` (:func:`person`); None when empty."""
+    if not by:
+        return None
+    if not isinstance(by, dict):
+        raise ValueError('a mapping with kind and name, or with awx_user_name, tower_user_name and controller_user, '
+                         'got %r' % (by,))
+    if by.get('kind'):
+        return actor(by['kind'], by.get('name'), by.get('reason'))
+    return person(by.get('awx_user_name') or '', by.get('tower_user_name') or '', by.get('controller_user') or '')
 
 
 # --- positions and messages ----------------------------------------------------------------------------------
@@ -186,9 +239,10 @@ def resumed(record, run_id, now):
     return after, message
 
 
-def with_step(record, step, weight, verdict, reason, status, now):
+def with_step(record, step, weight, verdict, reason, status, now, by=None):
     """``(record, message)`` with step ``step`` (index from 0) recorded at ``weight`` percent with ``verdict`` and
-    ``reason``, made the current step; ``status`` (None to keep) may switch between running and paused.
+    ``reason``, made the current step; ``status`` (None to keep) may switch between running and paused; ``by``
+    (:func:`actor`) says who decided, on the entry and its event.
 
     The entry is replaced, keeping ``started_at`` while the weight is unchanged (:func:`step_started_at`); ``at``
     is ``now``. Recording exactly what is recorded changes nothing: the same record comes back (no event, no
@@ -202,6 +256,8 @@ def with_step(record, step, weight, verdict, reason, status, now):
     if not same_entry:
         entry['at'] = format_time(now)
         entry['started_at'] = step_started_at(existing, weight, entry['at'])
+        if by:
+            entry['by'] = by
         after['steps'] = sorted([item for item in after['steps'] if item.get('index') != step] + [entry],
                                 key=lambda item: item['index'])
     after['step'] = step
@@ -213,7 +269,7 @@ def with_step(record, step, weight, verdict, reason, status, now):
         message += ' (%s)' % after['status']
     if after != record:
         after['updated_at'] = format_time(now)
-        append_event(after, message, now)
+        append_event(after, message, now, by)
     return after, message
 
 
@@ -227,20 +283,23 @@ def step_message(record, step, weight, verdict=None, reason=None):
     return message
 
 
-def finished(record, status, reason, now):
+def finished(record, status, reason, now, by=None):
     """``(record, message)`` with the rollout ended as ``status``: ``promoted``, ``rolled_back`` or ``aborted``
-    finish it (``finished_at``, ``reason``); ``paused`` leaves it unfinished (a human decides later)."""
+    finish it (``finished_at``, ``reason``, ``finished_by`` when ``by`` is given); ``paused`` leaves it unfinished
+    (a human decides later)."""
     after = copy.deepcopy(record)
     after['status'] = status
     after['updated_at'] = format_time(now)
     if status in FINISHED:
         after['finished_at'] = format_time(now)
         after['reason'] = reason
+        if by:
+            after['finished_by'] = by
     words = {PROMOTED: 'promoted',
              ROLLED_BACK: 'rolled back to %s' % (after.get('previous_version') or 'the stable version'),
              PAUSED: 'paused %s, lock released' % describe_position(after)}
     message = '%s: %s' % (prefix(after), words.get(status, status))
     if reason:
         message += ': %s' % ' '.join(reason.split())
-    append_event(after, message, now)
+    append_event(after, message, now, by)
     return after, message

@@ -16,7 +16,7 @@ import copy
 import time
 import uuid
 
-from ansible_collections.canary.release.plugins.module_utils._rollout import engine
+from ansible_collections.canary.release.plugins.module_utils._rollout import engine, hooks
 from ansible_collections.canary.release.plugins.module_utils._rollout.files import StateError, StateFiles, validate_version
 from ansible_collections.canary.release.plugins.module_utils._rollout.lock import (
     LockHeldError,
@@ -54,7 +54,7 @@ from ansible_collections.canary.release.plugins.module_utils._rollout.vocabulary
 
 
 # The operations, their errors, and what callers of the operations need besides (tests and roles' helpers).
-__all__ = ['begin', 'record_step', 'add_event', 'finish', 'read', 'advance', 'StateError', 'LockHeldError',
+__all__ = ['begin', 'record_step', 'add_event', 'finish', 'read', 'advance', 'hook', 'StateError', 'LockHeldError',
            'VersionConflictError', 'local_identity', 'parse_time']
 
 
@@ -269,8 +269,9 @@ def record_step(state_dir, service, step, weight=None, verdict=None, reason=None
                        message, warnings, taken_over=taken_over, next_step=next_step(after))
 
 
-def add_event(state_dir, service, message, version=None, run_id=None, check_mode=False, now=None):
-    """Append a timestamped one-line event to the record (any status). Always a change; never checks the lock."""
+def add_event(state_dir, service, message, version=None, run_id=None, check_mode=False, now=None, by=None):
+    """Append a timestamped one-line event to the record (any status; ``by``: who, :func:`.record.actor`). Always
+    a change; never checks the lock."""
     now = time.time() if now is None else now
     if not isinstance(message, str) or not message.strip():
         raise StateError('an event needs a non-empty message')
@@ -279,7 +280,7 @@ def add_event(state_dir, service, message, version=None, run_id=None, check_mode
     with files.mutex(check_mode):
         before = _load_for_update(files, version)
         lock = files.read_lock()
-        after = with_event(before, message, now)
+        after = with_event(before, message, now, by)
         if not check_mode:
             files.write_record(after)
         return _result(files, before, after, lock, lock, run_id or (lock or {}).get('run_id'),
@@ -287,9 +288,10 @@ def add_event(state_dir, service, message, version=None, run_id=None, check_mode
 
 
 def finish(state_dir, service, status, reason=None, version=None, run_id=None, owner=None, break_lock=False,
-           stale_after=0, check_mode=False, now=None, local=None):
+           stale_after=0, check_mode=False, now=None, local=None, by=None):
     """End the run: status ``promoted``, ``rolled_back`` or ``aborted`` finishes the rollout; ``paused`` leaves it
-    unfinished (the next ``begin`` of the same version resumes it). Releases the lock either way.
+    unfinished (the next ``begin`` of the same version resumes it). Releases the lock either way. ``by`` says who
+    decided it (:func:`.record.actor`): the record's ``finished_by`` and the event's ``by``.
 
     Finishing again with the status it already has changes nothing; a rollout that finished with another status
     is refused.
@@ -316,7 +318,7 @@ def finish(state_dir, service, status, reason=None, version=None, run_id=None, o
                            taken_over=None)
         _require_unfinished(before)
         taken_over = _check_own_lock(files, lock_before, run_id, now, stale_after, break_lock, local, warnings)
-        after, message = finished(before, status, reason, now)
+        after, message = finished(before, status, reason, now, by)
         if not check_mode:
             _write(files, after, lock_before, None)
         return _result(files, before, after, lock_before, None, run_id or (lock_before or {}).get('run_id'),
@@ -343,7 +345,7 @@ def read(state_dir, service, stale_after=0, now=None, local=None):
 
 
 def advance(state_dir, service, version, run_id, plan, event, approval='', hold_mode='end', check_mode=False,
-            record=None, now=None, owner=None, break_lock=False, stale_after=0, local=None):
+            record=None, now=None, owner=None, break_lock=False, stale_after=0, local=None, by=None):
     """Report ``event`` to the engine (:func:`.engine.transition`) and record what it decides.
 
     Under the mutex: read the record (which must be of ``version`` and held by ``run_id``, as for
@@ -353,7 +355,8 @@ def advance(state_dir, service, version, run_id, plan, event, approval='', hold_
 
     Check mode writes nothing, so the record on disk does not follow a simulated run: pass back the ``record`` the
     previous simulated transition returned. Without it, the record is the one ``begin`` would leave (a new rollout
-    of ``version``, or the resumed one), so the first check-mode call needs no record at all.
+    of ``version``, or the resumed one), so the first check-mode call needs no record at all. ``by`` is the person
+    behind the run (:func:`.record.person`), recorded with an approval or a rejection.
 
     Returns ``{changed, record, before, action, message, outcome, warnings, write, state, state_after, lock,
     owner, run_id, record_path, lock_path}``. Reporting the same event twice changes nothing the second time.
@@ -375,7 +378,7 @@ def advance(state_dir, service, version, run_id, plan, event, approval='', hold_
         if not check_mode and before.get('status') == RUNNING:
             taken_over = _check_own_lock(files, lock_before, run_id, now, stale_after, break_lock, local, warnings)
         result = engine.transition(before, plan, event, now, approval=approval, hold_mode=hold_mode,
-                                   check_mode=check_mode)
+                                   check_mode=check_mode, by=by)
         after = result['record']
         lock_after = lock_before
         if result['write'] is not None and result['write']['operation'] == 'finish':
@@ -391,3 +394,36 @@ def advance(state_dir, service, version, run_id, plan, event, approval='', hold_
                        warnings + result['warnings'], action=result['action'], outcome=result['outcome'],
                        write=result['write'], state=result['state'], state_after=result['state_after'],
                        taken_over=taken_over)
+
+
+def hook(state_dir, service, version, point, status, reason='', tasks='', run_id=None, check_mode=False, record=None,
+         now=None, owner=None, break_lock=False, stale_after=0, local=None):
+    """Record that the ``point`` hook started, passed or failed, and what follows (:func:`.hooks.hook_outcome`).
+
+    Under the mutex: the record (of ``version``; for the hooks of a running release held by ``run_id``) gets the
+    hook's event; a failed ``before_canary`` hook finishes it ``aborted`` and releases the lock. Check mode writes
+    nothing and, as :func:`advance`, takes the ``record`` the previous simulated operation returned.
+
+    Returns the operation's result with ``decision`` (continue, abort, rollback, report), ``action`` (the engine
+    action that replaces the role's, or None) and ``finish`` (the status the record was finished with, or None).
+    """
+    now = time.time() if now is None else now
+    files = StateFiles(state_dir, service)
+    warnings = []
+    with files.mutex(check_mode):
+        lock_before = files.read_lock()
+        before = record if (check_mode and record is not None) else _load_for_update(files, version)
+        if not check_mode and before.get('status') == RUNNING:
+            _check_own_lock(files, lock_before, run_id, now, stale_after, break_lock, local, warnings)
+        try:
+            outcome = hooks.hook_outcome(before, point, status, now, reason=reason, tasks=tasks,
+                                         check_mode=check_mode)
+        except hooks.HookError as error:
+            raise StateError(str(error))
+        after = outcome['record']
+        lock_after = None if outcome['finish'] else lock_before
+        if not check_mode:
+            _write(files, after, lock_before, lock_after)
+        return _result(files, before, after, lock_before, lock_after, run_id or (lock_before or {}).get('run_id'),
+                       outcome['message'], warnings, decision=outcome['decision'], action=outcome['action'],
+                       finish=outcome['finish'])

@@ -5,6 +5,8 @@
 
 """How a rollout record reads to a human: the summary line at the end of a release and the lines of status.yml."""
 
+from ansible_collections.canary.release.plugins.module_utils._common.audit import by_text
+
 WORDS = {'promoted': 'promoted', 'rolled_back': 'rolled back', 'paused': 'held', 'aborted': 'aborted',
          'running': 'running'}
 
@@ -46,6 +48,8 @@ def status_lines(read_result, service, host, events=10):
     times = 'started %s, updated %s' % (record.get('started_at'), record.get('updated_at'))
     if record.get('finished_at'):
         times += ', finished %s: %s' % (record['finished_at'], record.get('reason') or '-')
+        if record.get('finished_by'):
+            times += ' [by %s]' % by_text(record['finished_by'])
     lines.append(times)
     if lock:
         lines.append('lock: run %s since %s, pid %s on %s (%s: %s)' % (
@@ -54,9 +58,16 @@ def status_lines(read_result, service, host, events=10):
     else:
         lines.append('lock: free')
     for entry in record.get('steps') or []:
-        lines.append('step %s at %s %%: %s%s (since %s)' % (
+        lines.append('step %s at %s %%: %s%s (since %s)%s' % (
             entry.get('index'), entry.get('weight'), entry.get('verdict') or 'no verdict yet',
-            (' - %s' % entry['reason']) if entry.get('reason') else '', entry.get('started_at') or entry.get('at')))
+            (' - %s' % entry['reason']) if entry.get('reason') else '', entry.get('started_at') or entry.get('at'),
+            _by_suffix(entry)))
     if events > 0:
-        lines.extend('%s %s' % (event.get('at'), event.get('message')) for event in (record.get('events') or [])[-events:])
+        lines.extend('%s %s%s' % (event.get('at'), event.get('message'), _by_suffix(event))
+                     for event in (record.get('events') or [])[-events:])
     return lines
+
+
+def _by_suffix(item):
+    """`` [by person alice]`` for a step entry or event that says who decided; nothing for older records."""
+    return ' [by %s]' % by_text(item['by']) if item.get('by') else ''

@@ -106,7 +106,8 @@ def test_totals_span_window_and_missing_series(prometheus):
     assert [mark['label'] for mark in report['decisions']] == ['step 0 10%: fail', 'rolled back']
     brief = summary(report)
     assert brief['metrics'][0]['canary'] == errors['totals']['canary'] and brief['metrics'][2]['samples'] == 37
-    assert brief['decisions'][1] == {'time': stamp(240), 'label': 'rolled back', 'reason': 'fail: http_errors'}
+    assert brief['decisions'][1] == {'time': stamp(240), 'label': 'rolled back', 'reason': 'fail: http_errors',
+                                     'by': '-'}
 
 
 def test_explicit_times_and_window(prometheus):

@@ -149,10 +149,11 @@ def test_the_cases_cover_every_edge_of_the_graph():
 def test_a_fail_rolls_back_with_the_step_and_the_judges_reason():
     result = engine.transition(watching(), PLAN, judged(0, 'fail', 'fail: errors: canary 5.1% vs 1.0%'), NOW + 60)
     assert result['write'] == {'operation': 'step', 'step': 0, 'weight': 10.0, 'verdict': 'fail',
-                               'reason': 'errors: canary 5.1% vs 1.0%'}
+                               'reason': 'errors: canary 5.1% vs 1.0%',
+                               'by': {'kind': 'judge', 'name': 'judge', 'reason': 'errors: canary 5.1% vs 1.0%'}}
     assert result['message'] == 'sample 3: step 0 at 10 %, verdict fail: errors: canary 5.1% vs 1.0%'
     assert result['action'] == {'kind': 'rollback', 'reason': 'step 0 at 10 %, verdict fail: errors: canary 5.1% vs 1.0%',
-                                'label': 'sample 3'}
+                                'label': 'sample 3', 'by': result['write']['by']}
     assert result['outcome'] == 'rolled_back'
     assert result['record']['events'][-1]['message'] == result['message']
 
@@ -184,7 +185,8 @@ def test_rejections_name_their_source():
 def test_the_promotion_lists_the_verdicts():
     result = engine.transition(complete(), PLAN, BEGUN, NOW)
     assert result['action'] == {'kind': 'promote', 'label': 'sample 3',
-                                'message': 'sample 3: every step done (pass, approved, watched); promoting'}
+                                'message': 'sample 3: every step done (pass, approved, watched); promoting',
+                                'by': {'kind': 'engine', 'name': 'plan', 'reason': 'every step done'}}
     assert result['message'] == result['action']['message'] and result['outcome'] == 'promoting'
 
 
@@ -239,7 +241,8 @@ def test_inconclusive_holds_with_the_judges_reason_and_a_held_run_pauses():
     assert result['action']['kind'] == 'approve' and result['action']['reason'] == 'no data from errors'
     assert result['action']['mode'] == 'end'
     paused = engine.transition(result['record'], PLAN, {'kind': 'held', 'step': 0}, NOW + 40)
-    assert paused['write'] == {'operation': 'finish', 'status': 'paused', 'reason': 'no data from errors'}
+    assert paused['write'] == {'operation': 'finish', 'status': 'paused', 'reason': 'no data from errors',
+                               'by': {'kind': 'engine', 'name': 'hold', 'reason': 'waiting for a human'}}
     assert paused['record']['status'] == 'paused'
     assert paused['message'] == 'sample 3: paused at step 0 (10 %), lock released: no data from errors'
     assert paused['action'] == {'kind': 'done', 'outcome': 'held', 'reason': 'step 0 at 10 %: no data from errors',
