@@ -45,7 +45,8 @@ HOOK_SECRET = 'webhook-signing-secret-3c9a71'  # noqa: S105 - a test value
 def stack(tmp_path_factory):
     with LocalStack(str(tmp_path_factory.mktemp('stack')), stable=1, canary=1, baseline=1, stable_version='1',
                     error_rate=BASE_ERRORS) as local:
-        load = local.load(rate=200, duration=420)  # bounded: at most ~84,000 requests
+        # bounded: at most ~180,000 requests; the file takes 5-6 minutes on a quiet machine and up to 10 under load
+        load = local.load(rate=200, duration=900)
         try:
             yield local
         finally:
@@ -370,7 +371,9 @@ def test_good_version_killed_mid_step_resumes_waits_for_approval_and_is_promoted
 def test_prometheus_down_holds_as_inconclusive_and_a_second_rollout_is_refused(stack, tmp_path):
     state_dir = str(tmp_path / 'state')
     before = versions(stack)
-    variables = release_vars(stack, state_dir, '4', analysis_max_duration=10,
+    # a 20 s deadline: on a loaded machine the first poll can come 10 s after the step's start, and the test needs
+    # polls that wait for data before the deadline makes the step inconclusive
+    variables = release_vars(stack, state_dir, '4', analysis_max_duration=20,
                              rollout_steps=[{'weight': 10, 'pause': 4}, {'weight': 100, 'pause': 1}])
     held = Release(stack, tmp_path, 'held', variables)
     try:
