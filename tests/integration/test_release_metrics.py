@@ -83,10 +83,14 @@ def test_a_weight_change_shows_in_prometheus_within_one_scrape(stack):
     path = os.path.join(textfile_dir, 'canary_release_web.prom')
     for percent in (25, 50):
         ok(traffic(traffic_vars(nginx, path, percent)))
-        written = time.time()
-        # at most one scrape interval (1 s) plus the scrape itself and the query's round trip
-        scraped = prometheus.wait_for_value(WEIGHT, percent, timeout=10)
-        assert scraped - written <= 2.5, 'weight %s visible %.2f s after the playbook ended' % (percent, scraped - written)
+        written = os.stat(path).st_mtime
+        prometheus.wait_for_value(WEIGHT, percent, timeout=10)
+        # within one scrape, on Prometheus' own clock (so a loaded machine cannot blur it): every sample scraped
+        # after the file was written has the new weight, and there is one
+        samples = [(float(stamp), float(value))
+                   for stamp, value in prometheus.query(WEIGHT + '[60s]')['result'][0]['values']]
+        after = [(stamp, value) for stamp, value in samples if stamp > written + 0.05]
+        assert after and all(value == percent for stamp, value in after), (written, samples)
         assert abs(100.0 * nginx.count_backends(200)[CANARY] / 200 - percent) <= 15
     text = exporter.metrics_text()
     assert 'node_textfile_scrape_error 0' in text
