@@ -12,7 +12,7 @@ author:
 description:
   - Takes a host name and says how its part of a promotion went - V(promoted) (V(checked) in check mode), or after a
     failure V(unhealthy) (the C(deploy_result) of the C(canary.release.deploy) role says the new version is
-    installed but failed its health check) or V(failed) (the deploy itself failed).
+    installed but failed its health check), V(failed) (the deploy itself failed) or V(unreachable).
   - The C(canary.release.promote) role sets C(promote_host_result) with it on every stable host.
 positional: batch, version
 options:
@@ -39,6 +39,11 @@ options:
   deploy_result:
     description: The C(deploy_result) of the C(canary.release.deploy) role on the host, when it set one.
     type: dict
+  unreachable:
+    description: Whether the controller could not reach the host (state V(unreachable), version unknown; O(error) says
+      why).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - canary.release.release_filters.check_mode
 '''
@@ -59,9 +64,9 @@ _value:
 from ansible_collections.canary.release.plugins.module_utils._rollout.promotion import host_result
 
 
-def promotion_host(host, batch, version, failed=False, error='', deploy_result=None, check_mode=False):
+def promotion_host(host, batch, version, failed=False, error='', deploy_result=None, check_mode=False, unreachable=False):
     return host_result(str(host), int(batch), str(version), bool(failed), '' if error is None else str(error),
-                       deploy_result if isinstance(deploy_result, dict) else None, bool(check_mode))
+                       deploy_result if isinstance(deploy_result, dict) else None, bool(check_mode), bool(unreachable))
 
 
 class FilterModule(object):

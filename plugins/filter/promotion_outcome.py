@@ -33,12 +33,13 @@ options:
   records:
     description: The C(results) of M(canary.release.rollout_state) with
       O(canary.release.rollout_state#module:operation=read) on the state hosts; the first record found names the
-      version the promotion replaced.
+      version the promotion replaced, and the newest one's per-host map (C(hosts)) the hosts an earlier run promoted.
     type: list
     elements: dict
     default: []
   reason:
-    description: The reason to record; empty - C(<n> stable hosts run <version>, canary at <percent> % via <backend>).
+    description: The reason to record; empty - C(<n> stable hosts run <version>, canary at <percent> % via <backend>),
+      followed by the hosts left behind (failed or unreachable within C(promote_max_fail_percentage)), if any.
     type: str
     default: ''
   provisioned:
@@ -68,8 +69,8 @@ _value:
   type: dict
 '''
 
+from ansible_collections.canary.release.plugins.module_utils._rollout.promotion import newest_record, retirement
 from ansible_collections.canary.release.plugins.module_utils._rollout.promotion import promotion_outcome as outcome
-from ansible_collections.canary.release.plugins.module_utils._rollout.promotion import retirement
 
 
 def promotion_outcome(results, service, version, traffic, records=None, reason='', provisioned=False,
@@ -77,9 +78,11 @@ def promotion_outcome(results, service, version, traffic, records=None, reason='
     traffic = traffic or {}
     found = [result['record'] for result in records or [] if result.get('exists') and result.get('record')]
     previous_version = found[0].get('previous_version') if found else None
+    newest = newest_record(records) or {}
+    recorded = (newest.get('hosts') or {}) if newest.get('version') == str(version) else {}
     return outcome(service, str(version), list(results or []), traffic.get('canary_percent'), traffic.get('backend'),
                    previous_version or None, reason or '', retirement(bool(provisioned), retire_tasks_file or ''),
-                   bool(check_mode))
+                   bool(check_mode), recorded)
 
 
 class FilterModule(object):

@@ -313,6 +313,16 @@ options:
       - Empty, nothing is said (as in records written before the audit trail).
     type: dict
     default: {}
+  hosts:
+    description:
+      - With O(operation=event), the stable hosts the event is about - a list of mappings with C(host) (the name),
+        C(state) (V(deploying) - its promotion batch is under way; V(promoted), V(unhealthy) - it runs C(version) but
+        failed its health check; V(failed) or V(unreachable) - its version is unknown), C(version) (empty when
+        unknown), C(batch) and C(message); merged into the record's per-host map RV(record.hosts) in the same write.
+      - The C(canary.release.promote) role writes it before and after every batch, so the record says which stable
+        host runs which version even when a run dies during a batch, and a re-run skips the hosts already promoted.
+    type: list
+    elements: dict
 notes:
   - The lock is a file, not a process - it outlives the module. C(ansible-playbook) killed with SIGKILL leaves it
     behind; the next V(begin) on the same host finds the process gone and takes it over with a warning.
@@ -505,6 +515,13 @@ record:
       description: Number of old events removed to keep the last 1000.
       type: int
       sample: 0
+    hosts:
+      description:
+        - The promotion's stable hosts (absent until the first batch), by name - C(version) (null when unknown),
+          C(state) (see O(hosts)), C(batch), C(message) and C(at) (UTC, the entry's last change). A host not in it
+          still runs the previous version.
+      type: dict
+      sample: {stable-1: {version: 1.4.0, state: promoted, batch: 1, message: '', at: '2025-01-31T12:30:00Z'}}
 before:
   description: The record before the operation, null when there was none.
   returned: when O(operation) is not V(plan)
@@ -744,7 +761,7 @@ def run(module):
         if not isinstance(params['event'], str):
             module.fail_json(msg='event must be the event text (a string) with operation=event')
         return add_event(message=params['event'], version=params['version'], run_id=params['run_id'],
-                         check_mode=module.check_mode, by=by, **where)
+                         check_mode=module.check_mode, by=by, hosts=params['hosts'], **where)
     holder = dict(run_id=params['run_id'], owner=params['owner'], break_lock=params['break_lock'],
                   stale_after=params['lock_stale_after'], check_mode=module.check_mode)
     holder.update(where)
@@ -811,6 +828,7 @@ def main():
             hook_status=dict(type='str', choices=['start', 'ok', 'failed']),
             hook_tasks=dict(type='str', default=''),
             by=dict(type='dict', default={}),
+            hosts=dict(type='list', elements='dict'),
         ),
         required_if=[
             ('operation', 'begin', ('version',)),

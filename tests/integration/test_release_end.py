@@ -143,8 +143,11 @@ def test_promote_moves_the_stable_hosts_in_batches_and_returns_the_traffic(make_
     assert record['finished_by'] == {'kind': 'person', 'name': controller_user(), 'reason': 'controller user'}
     assert record['reason'] == '4 stable hosts run 2, canary at 0.0 % via nginx'
     events = [event['message'] for event in record['events']]
-    assert events[-4:] == [
+    # each batch is recorded before it starts (its hosts 'deploying') and after it, with every host's version
+    assert events[-6:] == [
+        'sample 2: promote batch 1: deploying stable-1, stable-2',
         'sample 2: promote batch 1: stable-1, stable-2 run it and passed the health check (2 of 4 stable hosts done)',
+        'sample 2: promote batch 2: deploying stable-3, stable-4',
         'sample 2: promote batch 2: stable-3, stable-4 run it and passed the health check (4 of 4 stable hosts done)',
         'sample 2: promoted: 4 stable hosts run 2, canary at 0.0 % via nginx',
         message]
@@ -201,7 +204,10 @@ def test_a_failed_batch_stops_the_promotion_then_rollback_and_status(make_stack,
     assert status.returncode == 0, status.stdout[-3000:] + status.stderr[-3000:]
     lines = shown(status, 'Show the rollout')
     assert lines[0] == 'sample 2 on stable-3: paused at step 1 (100.0 %), previous version 1'
-    assert len(lines) == 6 and lines[-1].endswith(message)
+    assert len(lines) == 7 and lines[-1].endswith(message)
+    assert lines[-2] == 'stable hosts: stable-1 runs 2; stable-2 runs 2 but unhealthy; any other runs 1'
+    assert {name: (entry['state'], entry['version'], entry['batch']) for name, entry in record['hosts'].items()} == {
+        'stable-1': ('promoted', '2', 1), 'stable-2': ('unhealthy', '2', 2)}
     none = play(stack, tmp_path, 'status.yml', dict(common, rollout_service='other', status_require='paused'))
     assert none.returncode != 0
     assert failure(none) == 'status.yml: the rollout of other is not recorded on localhost, not paused'

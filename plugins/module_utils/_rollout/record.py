@@ -106,6 +106,20 @@ def with_event(record, message, now, by=None):
     return after
 
 
+def with_hosts(record, hosts, now):
+    """A copy of ``record`` whose per-host map of the promotion (``hosts``: stable host name -> ``version`` (None
+    when unknown), ``state``, ``batch``, ``message``, ``at``) has ``hosts`` merged in: a list of mappings with
+    ``host``, ``state``, ``version``, ``batch`` and ``message`` (checked by the caller)."""
+    after = copy.deepcopy(record)
+    table = after.setdefault('hosts', {})
+    for entry in hosts:
+        table[entry['host']] = {'version': entry.get('version'), 'state': entry['state'],
+                                'batch': entry.get('batch'), 'message': entry.get('message') or '',
+                                'at': format_time(now)}
+    after['updated_at'] = format_time(now)
+    return after
+
+
 # --- the audit trail ------------------------------------------------------------------------------------------
 
 # Who or what made a decision (``by.kind``): the judge's verdict, a person (at the prompt, with rollout_approval, a

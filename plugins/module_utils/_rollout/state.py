@@ -18,6 +18,7 @@ import uuid
 
 from ansible_collections.canary.release.plugins.module_utils._rollout import engine, hooks
 from ansible_collections.canary.release.plugins.module_utils._rollout.files import StateError, StateFiles, validate_version
+from ansible_collections.canary.release.plugins.module_utils._rollout.promotion import HOST_STATES
 from ansible_collections.canary.release.plugins.module_utils._rollout.lock import (
     LockHeldError,
     check_lock,
@@ -40,6 +41,7 @@ from ansible_collections.canary.release.plugins.module_utils._rollout.record imp
     resumed,
     started,
     with_event,
+    with_hosts,
     with_step,
 )
 from ansible_collections.canary.release.plugins.module_utils._rollout.vocabulary import (
@@ -269,18 +271,42 @@ def record_step(state_dir, service, step, weight=None, verdict=None, reason=None
                        message, warnings, taken_over=taken_over, next_step=next_step(after))
 
 
-def add_event(state_dir, service, message, version=None, run_id=None, check_mode=False, now=None, by=None):
+def _checked_hosts(hosts):
+    """The per-host entries of an event (``hosts``), checked: a list of mappings with a host name, a state of
+    :data:`.promotion.HOST_STATES`, and the version the host runs (None or empty when unknown)."""
+    if not isinstance(hosts, list):
+        raise StateError('hosts must be a list of mappings with host, state and version, got %r' % (hosts,))
+    checked = []
+    for entry in hosts:
+        if not isinstance(entry, dict) or not isinstance(entry.get('host'), str) or not entry['host'].strip():
+            raise StateError('every entry of hosts needs a host name, got %r' % (entry,))
+        if entry.get('state') not in HOST_STATES:
+            raise StateError('the state of host %s must be one of %s, got %r'
+                             % (entry['host'], ', '.join(HOST_STATES), entry.get('state')))
+        batch = entry.get('batch')
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise StateError('the batch of host %s must be a number from 1, got %r' % (entry['host'], batch))
+        version = entry.get('version')
+        checked.append(dict(entry, version=str(version) if version not in (None, '') else None))
+    return checked
+
+
+def add_event(state_dir, service, message, version=None, run_id=None, check_mode=False, now=None, by=None, hosts=None):
     """Append a timestamped one-line event to the record (any status; ``by``: who, :func:`.record.actor`). Always
-    a change; never checks the lock."""
+    a change; never checks the lock. ``hosts`` (optional, entries as :func:`.record.with_hosts` takes them) updates
+    the record's per-host map of the promotion in the same write."""
     now = time.time() if now is None else now
     if not isinstance(message, str) or not message.strip():
         raise StateError('an event needs a non-empty message')
     message = ' '.join(message.split())  # one line
+    hosts = _checked_hosts(hosts) if hosts is not None else []
     files = StateFiles(state_dir, service)
     with files.mutex(check_mode):
         before = _load_for_update(files, version)
         lock = files.read_lock()
         after = with_event(before, message, now, by)
+        if hosts:
+            after = with_hosts(after, hosts, now)
         if not check_mode:
             files.write_record(after)
         return _result(files, before, after, lock, lock, run_id or (lock or {}).get('run_id'),

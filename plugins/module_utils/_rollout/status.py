@@ -6,6 +6,7 @@
 """How a rollout record reads to a human: the summary line at the end of a release and the lines of status.yml."""
 
 from ansible_collections.canary.release.plugins.module_utils._common.audit import by_text
+from ansible_collections.canary.release.plugins.module_utils._rollout.promotion import describe_hosts
 
 WORDS = {'promoted': 'promoted', 'rolled_back': 'rolled back', 'paused': 'held', 'aborted': 'aborted',
          'running': 'running'}
@@ -62,6 +63,9 @@ def status_lines(read_result, service, host, events=10):
             entry.get('index'), entry.get('weight'), entry.get('verdict') or 'no verdict yet',
             (' - %s' % entry['reason']) if entry.get('reason') else '', entry.get('started_at') or entry.get('at'),
             _by_suffix(entry)))
+    hosts = describe_hosts(record)
+    if hosts:
+        lines.append(hosts)
     if events > 0:
         lines.extend('%s %s%s' % (event.get('at'), event.get('message'), _by_suffix(event))
                      for event in (record.get('events') or [])[-events:])

@@ -30,8 +30,9 @@ def test_a_good_batch_is_recorded_and_the_promotion_goes_on():
     results = [{'host': 'a', 'batch': 1, 'state': 'promoted'}, {'host': 'b', 'batch': 1, 'state': 'promoted'},
                {'host': 'c', 'batch': 2, 'state': 'promoted'}]
     outcome = promotion.conclude_batch('web', '2', 2, results, ['a', 'b', 'c', 'd'])
-    assert outcome == {'stopped': False, 'done': ['a', 'b', 'c'], 'pending': ['d'],
-                       'message': 'web 2: promote batch 2: c runs it and passed the health check (3 of 4 stable hosts done)'}
+    message = 'web 2: promote batch 2: c runs it and passed the health check (3 of 4 stable hosts done)'
+    assert outcome == {'stopped': False, 'done': ['a', 'b', 'c'], 'pending': ['d'], 'message': message, 'event': message,
+                       'tolerated': [], 'hosts': [{'host': 'c', 'state': 'promoted', 'version': None, 'batch': 2, 'message': ''}]}
     checked = promotion.conclude_batch('web', '2', 1, [{'host': 'a', 'batch': 1, 'state': 'checked'}], ['a'], check_mode=True)
     assert checked['message'] == 'web 2: promote batch 1: a would get the new version (check mode) (1 of 1 stable hosts done)'
 
@@ -65,7 +66,8 @@ def test_a_promotion_by_hand_takes_the_newest_records_version_and_refuses_a_roll
               copy('2026-01-01T00:00:02Z', 'lb', version='3', previous_version='2'),
               {'exists': False, 'record': None, 'item': 'db'}]
     assert promotion.promotion_target('web', '', copies) == {'service': 'web', 'version': '3', 'previous_version': '2',
-                                                             'state_hosts': ['localhost', 'lb', 'db'], 'error': ''}
+                                                             'state_hosts': ['localhost', 'lb', 'db'], 'error': '',
+                                                             'left_behind': []}
     assert promotion.promotion_target('web', 2, copies)['version'] == '2'
     assert promotion.promotion_target('web', 2, copies)['previous_version'] is None
     nothing = [{'exists': False, 'record': None, 'item': host} for host in ('localhost', 'lb')]
@@ -103,3 +105,91 @@ def test_a_host_is_promoted_unless_its_deploy_failed_and_unhealthy_when_its_heal
     assert (unhealthy['state'], unhealthy['message']) == ('unhealthy', 'deploy: health')
     assert promotion.host_result('s1', 1, '3', failed=True, error='copy failed')['state'] == 'failed'
     assert promotion.host_result('s1', 1, '3', failed=True, deploy_result={'healthy': None})['state'] == 'failed'
+
+
+# --- promotion at scale: batches, tolerance, the per-host record, resuming --------------------------------------
+
+def test_the_batches_and_the_tolerance_are_checked_as_ansible_takes_them():
+    assert promotion.promotion_settings(1, 0) == {'serial': 1, 'max_fail_percentage': 0, 'error': ''}
+    assert promotion.promotion_settings('25%', '10') == {'serial': '25%', 'max_fail_percentage': 10, 'error': ''}
+    assert promotion.promotion_settings([1, '5', '50%'], 12.5)['serial'] == [1, 5, '50%']
+    assert promotion.promotion_settings([1, '50%'], 12.5)['max_fail_percentage'] == 12.5
+    for serial in (0, -1, '0%', '150%', 'x%', 'abc', True, [], [1, 0], None):
+        assert promotion.promotion_settings(serial, 0)['error'].startswith('promote_serial must be a number of hosts'), serial
+    for tolerance in (-1, 101, 'many', True, None):
+        error = promotion.promotion_settings(1, tolerance)['error']
+        assert error.startswith('promote_max_fail_percentage must be a percentage from 0 to 100'), tolerance
+
+
+def promoted_record(hosts, version='2', status='running'):
+    return {'exists': True, 'item': 'localhost',
+            'record': dict(RECORD, version=version, status=status, updated_at='2026-01-01T00:00:00Z', hosts=hosts)}
+
+
+def test_a_batch_skips_the_hosts_an_earlier_run_promoted_and_records_the_others_before_it_starts():
+    records = [promoted_record({'s1': {'state': 'promoted', 'version': '2'}, 's2': {'state': 'unreachable', 'version': None},
+                                's3': {'state': 'promoted', 'version': '1'}})]
+    start = promotion.batch_start('web', '2', 2, ['s1', 's2', 's3'], records)
+    assert start['done'] == ['s1'] and start['todo'] == ['s2', 's3'] and start['error'] == ''
+    assert start['hosts'] == [{'host': 's2', 'state': 'deploying', 'version': None, 'batch': 2, 'message': ''},
+                              {'host': 's3', 'state': 'deploying', 'version': None, 'batch': 2, 'message': ''}]
+    assert start['message'] == 'web 2: promote batch 2: deploying s2, s3; s1 already runs it'
+    # the map of another version's record says nothing about this one
+    assert promotion.batch_start('web', '3', 1, ['s1'], records)['todo'] == ['s1']
+    assert promotion.batch_start('web', '2', 1, ['s1'], [])['todo'] == ['s1']
+    assert promotion.batch_start('web', '2', 1, ['s1'], [], max_fail_percentage='x')['error'].startswith(
+        'promote_max_fail_percentage must be')
+
+
+def test_a_host_lost_during_its_batch_is_unreachable_and_counts_against_the_tolerance():
+    results = [{'host': 'a', 'batch': 1, 'state': 'promoted', 'version': '2'}]
+    stopped = promotion.conclude_batch('web', '2', 1, results, ['a', 'b', 'c'], previous_version='1', batch_hosts=['a', 'b'])
+    assert stopped['stopped'] and stopped['pending'] == ['c']
+    assert stopped['event'] == 'web 2: promote batch 1: b is unreachable (version unknown)'
+    assert 'Now a runs 2, b is unreachable (version unknown), c still runs 1' in stopped['message']
+    assert stopped['hosts'] == [{'host': 'a', 'state': 'promoted', 'version': '2', 'batch': 1, 'message': ''},
+                                {'host': 'b', 'state': 'unreachable', 'version': None, 'batch': 1,
+                                 'message': 'unreachable: lost during the batch'}]
+    # one host of two is 50 %: within a tolerance of 50, not of 49
+    goes_on = promotion.conclude_batch('web', '2', 1, results, ['a', 'b', 'c'], batch_hosts=['a', 'b'], max_fail_percentage=50)
+    assert not goes_on['stopped'] and goes_on['tolerated'] == ['b'] and goes_on['done'] == ['a'] and goes_on['pending'] == ['c']
+    assert goes_on['message'] == ('web 2: promote batch 1: a runs it and passed the health check; b is unreachable (version '
+                                  'unknown) (1 of 2 hosts of the batch, within promote_max_fail_percentage 50 %: the '
+                                  'promotion goes on) (1 of 3 stable hosts done)')
+    assert promotion.conclude_batch('web', '2', 1, results, ['a', 'b'], batch_hosts=['a', 'b'], max_fail_percentage=49)['stopped']
+
+
+def test_the_hosts_an_earlier_run_promoted_count_as_done():
+    results = [{'host': 'c', 'batch': 1, 'state': 'promoted', 'version': '2'}]
+    outcome = promotion.conclude_batch('web', '2', 1, results, ['a', 'b', 'c', 'd'], batch_hosts=['c'], recorded_done=['a', 'b'])
+    assert outcome['done'] == ['a', 'b', 'c'] and outcome['pending'] == ['d']
+    assert outcome['message'].endswith('(3 of 4 stable hosts done)')
+
+
+def test_a_promotion_that_left_hosts_behind_says_so_and_may_be_run_again_for_them():
+    recorded = {'s1': {'state': 'promoted', 'version': '2', 'batch': 1}, 's2': {'state': 'unreachable', 'version': None, 'batch': 1}}
+    ended = promotion.promotion_outcome('web', '2', [{'host': 's3', 'batch': 1, 'state': 'promoted', 'version': '2'}], 0.0,
+                                        'nginx', previous_version='1', recorded=recorded)
+    assert ended['reason'] == ('2 stable hosts run 2, canary at 0.0 % via nginx; left behind: s2 is unreachable (version '
+                               'unknown) - run the promotion again to finish it')
+    assert [host['host'] for host in ended['result']['hosts']] == ['s1', 's2', 's3']
+    record = dict(RECORD, status='promoted', hosts=dict(recorded, s3={'state': 'promoted', 'version': '2'}))
+    assert promotion.left_behind(record) == ['s2']
+    target = promotion.promotion_target('web', '2', [{'exists': True, 'item': 'localhost', 'record': dict(record, updated_at='x')}])
+    assert target['left_behind'] == ['s2'] and target['error'] == ''
+    # a promoted rollout takes batches only while it left hosts behind
+    assert promotion.batch_conflict('2', '', 'lb', read(record)) is None
+    assert promotion.batch_conflict('2', '', 'lb', read(dict(record, hosts={}))).startswith('the rollout on lb finished as promoted')
+
+
+def test_the_status_line_says_which_host_runs_which_version():
+    record = {'version': '2', 'previous_version': '1', 'hosts': {
+        's1': {'state': 'promoted'}, 's2': {'state': 'promoted'}, 's3': {'state': 'unreachable'}, 's4': {'state': 'unhealthy'},
+        's5': {'state': 'deploying'}, 's6': {'state': 'failed'}}}
+    assert promotion.describe_hosts(record) == (
+        'stable hosts: s1, s2 run 2; s4 runs 2 but unhealthy; s5 had a batch under way (version unknown); s6 failed to '
+        'deploy (version unknown); s3 unreachable (version unknown); any other runs 1')
+    assert promotion.describe_hosts({'version': '2'}) is None
+    many = {'hosts': dict(('h%02d' % number, {'state': 'promoted'}) for number in range(20)), 'version': '2'}
+    assert promotion.describe_hosts(many) == ('stable hosts: h00, h01, h02, h03, h04, h05, h06 and 13 more run 2; any other runs '
+                                              'the previous version')

@@ -350,6 +350,28 @@ def test_event_always_changes_and_stays_one_line(state_dir, sleeper):
         rs.add_event(state_dir, 'api', 'hello')
 
 
+def test_an_event_updates_the_per_host_map_of_the_promotion_or_changes_nothing(state_dir, sleeper):
+    started(state_dir, owner_of(sleeper.pid))
+    before = rs.read(state_dir, 'web')['record']
+    assert 'hosts' not in before
+    deploying = [{'host': 's1', 'state': 'deploying', 'batch': 1}, {'host': 's2', 'state': 'deploying', 'batch': 1}]
+    rs.add_event(state_dir, 'web', 'batch 1 starts', hosts=deploying, now=NOW + 1)
+    after = rs.add_event(state_dir, 'web', 'batch 1 ended', now=NOW + 2, hosts=[
+        {'host': 's1', 'state': 'promoted', 'version': 2, 'batch': 1},
+        {'host': 's2', 'state': 'unreachable', 'version': '', 'batch': 1, 'message': 'unreachable: refused'}])['record']
+    assert after['hosts'] == {
+        's1': {'version': '2', 'state': 'promoted', 'batch': 1, 'message': '', 'at': '2025-01-31T12:00:02Z'},
+        's2': {'version': None, 'state': 'unreachable', 'batch': 1, 'message': 'unreachable: refused', 'at': '2025-01-31T12:00:02Z'}}
+    assert after['events'][-1]['message'] == 'batch 1 ended'
+    for bad, error in (([{'state': 'promoted'}], 'every entry of hosts needs a host name'),
+                       ([{'host': 's1', 'state': 'done'}], 'the state of host s1 must be one of deploying, promoted'),
+                       ([{'host': 's1', 'state': 'failed', 'batch': 0}], 'the batch of host s1 must be a number from 1'),
+                       ('s1', 'hosts must be a list')):
+        with pytest.raises(rs.StateError, match=error):
+            rs.add_event(state_dir, 'web', 'bad', hosts=bad)
+    assert rs.read(state_dir, 'web')['record'] == after
+
+
 def test_events_are_bounded():
     record = rec.new_record('web', '1', None, 'run', NOW)
     for number in range(rec.MAX_EVENTS + 5):
