@@ -51,7 +51,7 @@ stage_unit() {
 }
 
 stage_integration() {
-    "$VENV_BIN/python" -m pytest -q tests/integration
+    "$VENV_BIN/python" -m pytest -q --durations=20 tests/integration
 }
 
 stage_galaxy() {

@@ -76,11 +76,13 @@ def batch_conflict(version, run_id, host, read_result, check_mode=False):
     record, lock = read_result.get('record') or {}, read_result.get('lock')
     if record.get('version') != version:
         return 'the rollout record on %s is for version %s' % (host, record.get('version'))
-    if record.get('status') not in ('running', 'paused') and not (record.get('status') == PROMOTED and left_behind(record)):
+    # a promoted rollout that left hosts behind takes batches for them, with no lock of its own (it finished)
+    catch_up = record.get('status') == PROMOTED and bool(left_behind(record))
+    if record.get('status') not in ('running', 'paused') and not catch_up:
         return 'the rollout on %s finished as %s on %s' % (host, record.get('status'), record.get('finished_at'))
-    if not check_mode and run_id and (lock or {}).get('run_id') != run_id:
+    if not check_mode and run_id and not catch_up and (lock or {}).get('run_id') != run_id:
         return 'this run (%s) no longer holds the rollout lock on %s' % (run_id, host)
-    if not run_id and lock and lock.get('holder_state') != 'stale':
+    if (catch_up or not run_id) and lock and lock.get('holder_state') != 'stale':
         return 'run %s holds the rollout lock on %s (%s)' % (lock.get('run_id'), host, lock.get('holder_reason'))
     return None
 

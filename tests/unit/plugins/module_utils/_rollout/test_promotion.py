@@ -179,6 +179,10 @@ def test_a_promotion_that_left_hosts_behind_says_so_and_may_be_run_again_for_the
     assert target['left_behind'] == ['s2'] and target['error'] == ''
     # a promoted rollout takes batches only while it left hosts behind
     assert promotion.batch_conflict('2', '', 'lb', read(record)) is None
+    # with no lock of its own (the rollout finished), but not while another run holds one
+    assert promotion.batch_conflict('2', 'r1', 'lb', read(record)) is None
+    live = {'run_id': 'r9', 'holder_state': 'live', 'holder_reason': 'pid 9 on lb is running'}
+    assert promotion.batch_conflict('2', 'r1', 'lb', read(record, lock=live)) == 'run r9 holds the rollout lock on lb (pid 9 on lb is running)'
     assert promotion.batch_conflict('2', '', 'lb', read(dict(record, hosts={}))).startswith('the rollout on lb finished as promoted')
 
 
