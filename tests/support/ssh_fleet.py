@@ -64,6 +64,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 UseDNS no
+LogLevel VERBOSE
 StrictModes no
 X11Forwarding no
 MaxStartups 200
