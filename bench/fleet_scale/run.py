@@ -21,8 +21,8 @@ service's upstream: the canary (one of its own backends) and the stable hosts' N
    (wall and controller CPU) and tasks per step.
 
 Writes bench/results/fleet_scale.json. Run from the repository root as root (namespaces), on a quiet machine:
-``PYTHONPATH=.:tests/output/collections .venv/bin/python -m bench.fleet_scale.run`` (about 10 minutes; ``--hosts 4 8``
-and ``--repeats`` to change the grid).
+``PYTHONPATH=.:tests/output/collections .venv/bin/python -m bench.fleet_scale.run`` (11 minutes at load 3-6, 18 at
+load 7-9; ``--hosts``, ``--repeats`` and ``--step-repeats`` change the grid).
 """
 
 import argparse
