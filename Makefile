@@ -1,5 +1,5 @@
 # canary.release: `make test` and `make demo` bootstrap everything they need on a fresh Debian machine.
-.PHONY: test sanity lint unit integration galaxy molecule demo bootstrap build constraints clean bench-nginx bench-haproxy bench-e2e
+.PHONY: test sanity lint unit integration galaxy molecule demo bootstrap build constraints clean bench-nginx bench-haproxy bench-e2e bench-fleet
 
 test: bootstrap
 	tools/run_stages.sh sanity lint unit integration galaxy molecule
@@ -48,6 +48,10 @@ bench-e2e: bootstrap
 	$(BENCH_PYTHON) -m bench.blast_radius.run --dispersion-variant
 	$(BENCH_PYTHON) -m bench.good_release.run
 	$(BENCH_PYTHON) -m bench.subtle_canary.run
+
+# Promotion over real SSH hosts (network namespaces on this machine: needs root, sshd, nginx), about 12 minutes.
+bench-fleet: bootstrap
+	$(BENCH_PYTHON) -m bench.fleet_scale.run
 
 # Regenerate the full pin sets after changing tests/requirements.txt or tests/galaxy/requirements.txt.
 constraints: bootstrap
