@@ -63,18 +63,15 @@ def promote_phase(phase, service, run_id='', artifacts=None):
 
     The finish phase continues the run the begin phase started: ``run_id`` (``promote_run_id``), else the run id the
     begin phase (or a slice of ``promote_hosts.yml``) exported in the workflow's ``canary_release`` artifacts, when
-    they are this service's. Returns ``phase``, ``run_id`` and ``error`` (empty when the request is valid).
+    they are this service's (:func:`finish_check` refuses a finish without one). Returns ``phase``, ``run_id`` and
+    ``error`` (empty when the phase is valid).
     """
     phase = str(phase or '').strip()
     if phase not in PHASES:
         return {'phase': phase, 'run_id': '', 'error': 'promote_phase must be one of %s, got %r; nothing was changed'
                 % (', '.join(PHASES), phase)}
     run_id = str(run_id or '').strip() or exported_run_id(service, artifacts)
-    error = ''
-    if phase == 'finish' and not run_id:
-        error = ('promote_phase=finish finishes the promotion a begin phase started: set promote_run_id to the run id '
-                 'it reported (an AWX workflow passes it on as canary_release.run_id); nothing was changed')
-    return {'phase': phase, 'run_id': run_id if phase == 'finish' else '', 'error': error}
+    return {'phase': phase, 'run_id': run_id if phase == 'finish' else '', 'error': ''}
 
 
 def exported_run_id(service, artifacts):
@@ -153,6 +150,11 @@ def finish_check(service, version, run_id, read_results, stable_hosts, max_fail_
     if newest.get('version') == version and newest.get('status') == PROMOTED and not left_behind(newest):
         found.update(already_promoted=True, message='%s %s: promoted already (on %s); nothing to do'
                      % (service, version, newest.get('finished_at')))
+        return found
+    if not run_id:
+        found['error'] = ('promote: promote_phase=finish finishes the promotion a begin phase started: set '
+                          'promote_run_id to the run id it reported (an AWX workflow passes it on as '
+                          'canary_release.run_id); nothing was changed')
         return found
     conflict = _conflicts(version, run_id, read_results)
     if conflict:

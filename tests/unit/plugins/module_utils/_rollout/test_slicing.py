@@ -53,8 +53,7 @@ def test_the_phase_is_checked_and_the_finish_continues_the_begin_phases_run():
     assert slicing.promote_phase('finish', 'web', '', exported) == {'phase': 'finish', 'run_id': 'r1', 'error': ''}
     # another service's export, or a finished one, is not this promotion's run
     for artifacts in (dict(exported, service='api'), dict(exported, outcome='promoted'), 'r1', None):
-        assert slicing.promote_phase('finish', 'web', '', artifacts)['error'].startswith(
-            'promote_phase=finish finishes the promotion a begin phase started: set promote_run_id')
+        assert slicing.promote_phase('finish', 'web', '', artifacts) == {'phase': 'finish', 'run_id': '', 'error': ''}
     assert slicing.promote_phase('hosts', 'web')['error'] == \
         "promote_phase must be one of all, begin, finish, got 'hosts'; nothing was changed"
 
@@ -127,5 +126,8 @@ def test_the_finish_refuses_a_run_that_lost_the_lock_and_does_nothing_after_it_f
                              'rollout lock on lb; nothing was changed')
     finished = slicing.finish_check('web', '2', 'r1', [read(status='promoted', hosts=hosts, lock=None)], STABLE)
     assert finished['already_promoted'] and finished['error'] == ''
+    assert slicing.finish_check('web', '2', '', [read(status='promoted', hosts=hosts, lock=None)], STABLE)['already_promoted']
+    assert slicing.finish_check('web', '2', '', [read(hosts=hosts)], STABLE)['error'].startswith(
+        'promote: promote_phase=finish finishes the promotion a begin phase started: set promote_run_id')
     assert slicing.finish_check('web', '2', 'r1', [read(exists=False)], STABLE)['error'] == \
         'promote: no rollout record of web on lb; nothing was changed'
