@@ -129,6 +129,27 @@ class ChildServer(object):
         return self.process is not None and self.process.poll() is None
 
 
+def main_conf(prefix, includes, worker_processes=1, worker_connections=4096):
+    """nginx.conf of an instance under ``prefix``: PID file and error log in ``<prefix>/logs``, temporary files in
+    ``<prefix>/tmp``, no access log, the files ``includes`` (absolute paths) included in this order inside ``http {}``."""
+    temp = os.path.join(prefix, 'tmp')
+    lines = ''.join('    include %s;\n' % path for path in includes)
+    return ('worker_processes %d;\n'
+            'pid %s;\n'
+            'error_log %s warn;\n'
+            'events { worker_connections %d; }\n'
+            'http {\n'
+            '    access_log off;\n'
+            '    client_body_temp_path %s/body;\n'
+            '    proxy_temp_path %s/proxy;\n'
+            '    fastcgi_temp_path %s/fastcgi;\n'
+            '    uwsgi_temp_path %s/uwsgi;\n'
+            '    scgi_temp_path %s/scgi;\n'
+            '%s'
+            '}\n' % (worker_processes, os.path.join(prefix, 'logs', 'nginx.pid'), os.path.join(prefix, 'logs', 'error.log'),
+                     worker_connections, temp, temp, temp, temp, temp, lines))
+
+
 class NginxError(RuntimeError):
     pass
 
@@ -217,23 +238,8 @@ class NginxServer(ChildServer):
         return ''.join(blocks)
 
     def _main_conf(self, files):
-        temp = os.path.join(self.prefix, 'tmp')
-        includes = ''.join('    include %s;\n' % self.path(name) for name in files)
-        return ('worker_processes %d;\n'
-                'pid %s;\n'
-                'error_log %s warn;\n'
-                'events { worker_connections %d; }\n'
-                'http {\n'
-                '    access_log off;\n'
-                '    client_body_temp_path %s/body;\n'
-                '    proxy_temp_path %s/proxy;\n'
-                '    fastcgi_temp_path %s/fastcgi;\n'
-                '    uwsgi_temp_path %s/uwsgi;\n'
-                '    scgi_temp_path %s/scgi;\n'
-                '    include %s;\n'
-                '%s'
-                '}\n' % (self.worker_processes, self.pid_file, self.error_log, self.worker_connections,
-                         temp, temp, temp, temp, temp, self.path('backends.conf'), includes))
+        includes = [self.path('backends.conf')] + [self.path(name) for name in files]
+        return main_conf(self.prefix, includes, self.worker_processes, self.worker_connections)
 
     def configure(self, files):
         """Write ``files`` (``{name: text}``, included in this order inside ``http {}``) and nginx.conf."""
