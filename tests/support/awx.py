@@ -41,6 +41,7 @@ class Job:
     rc: int
     artifacts: dict  # the artifact_data of the playbook_on_stats event: the job's set_stats data
     events: list
+    slices: list = dataclasses.field(default_factory=list)  # a sliced job template's jobs (this is their workflow job)
 
     def failed_messages(self):
         return [event['event_data']['res'].get('msg') for event in self.events
@@ -141,6 +142,9 @@ def run_sliced_job(workdir, project, inventory, template, extra_vars, slice_coun
     ``slice_count`` jobs run concurrently (slicing implies ``allow_simultaneous``), each with its share of the
     inventory (:func:`slice_inventory`) and the extra variables; AWX gives a slice no variable with its number
     (``awx_meta_vars``: the workflow job's id and name, launch type ``workflow``). Returns the jobs in slice order."""
+    slice_count = min(slice_count, len(inventory_hosts(inventory)))  # JobTemplate.get_effective_slice_ct
+    if slice_count < 2:
+        return [run_job(workdir, project, inventory, template, extra_vars)]  # not sliced: one job
     workflow_vars = {'awx_workflow_job_id': workflow_job_id or next(_JOB_IDS), 'awx_workflow_job_name': template['name'],
                      'awx_job_launch_type': 'workflow'}
     with concurrent.futures.ThreadPoolExecutor(max_workers=slice_count) as pool:
@@ -219,8 +223,24 @@ class Workflow:
         the artifacts that node's job would get, as if it followed it in the workflow."""
         node = self.nodes[identifier]
         template = self.templates[node['unified_job_template']['name']]
+        if int(template.get('job_slice_count') or 1) > 1 and job_type == 'run':
+            return self.run_sliced(template, self.job_extra_vars(identifier, after))
         return run_job(self.workdir, self.project, self.inventory, template, self.job_extra_vars(identifier, after),
                        job_type, {'awx_workflow_job_id': self.workflow_job_id, 'awx_workflow_job_name': self.name})
+
+    def run_sliced(self, template, extra_vars):
+        """A node of a sliced job template: a workflow job of its own whose slices run concurrently; it fails when a
+        slice fails, and its artifacts are the slices' (``WorkflowJob.get_effective_artifacts``: one after the other)."""
+        jobs = run_sliced_job(self.workdir, self.project, self.inventory, template, extra_vars,
+                              int(template['job_slice_count']))
+        if len(jobs) == 1:
+            return jobs[0]
+        artifacts = {}
+        for job in jobs:
+            artifacts.update(job.artifacts)
+        status = 'successful' if all(job.status == 'successful' for job in jobs) else 'failed'
+        return Job(next(_JOB_IDS), template['name'], 'run', dict(extra_vars), status, 0 if status == 'successful' else 1,
+                   artifacts, [event for job in jobs for event in job.events], jobs)
 
     def _pass_on(self, identifier, outcome, artifacts):
         node = self.nodes[identifier]

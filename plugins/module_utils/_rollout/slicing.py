@@ -97,14 +97,25 @@ def slice_start(service, version, run_id, read_results, artifacts=None):
     (``promote_run_id``, else from ``artifacts``, the workflow's ``canary_release``). A slice takes no lock: it works
     under the run the begin phase started, so the record must be of ``version`` (default: the newest record's),
     unfinished, and its lock held by that run - the same check as before every batch (:func:`.promotion.batch_conflict`).
-    A rollout already promoted with no host left behind leaves nothing to do (``skip``). Returns ``version``,
+    A rollout already promoted with no host left behind leaves nothing to do (``skip``). A state host that could not
+    be read (``unreachable``: in a slice, a state host of the inventory may be another slice's) refuses the slice.
+    Returns ``version``,
     ``run_id``, ``skip``, ``message`` and ``error`` (empty when the slice may start).
     """
     run_id = str(run_id or '').strip() or exported_run_id(service, artifacts)
     newest = newest_record(read_results) or {}
     version = str(version) if version not in (None, '') else str(newest.get('version') or '')
     found = {'version': version, 'run_id': run_id, 'skip': False, 'message': '', 'error': ''}
-    if not newest:
+    unread = [result for result in read_results or []
+              if result.get('unreachable') or result.get('failed') or 'exists' not in result]
+    if unread:
+        found['error'] = ('promote_hosts: the rollout record could not be read on %s. In a sliced job template a state '
+                          'host that is a host of the inventory lands in one slice only, and the other slices connect '
+                          'to its bare name: make the state hosts reachable by name from every job (rollout_state_hosts '
+                          'as addresses, credentials of the job), or give the sliced template an inventory without '
+                          'them (docs/awx.md); nothing was changed'
+                          % '; '.join('%s (%s)' % (result.get('item'), result.get('msg') or 'failed') for result in unread))
+    elif not newest:
         found['error'] = ('promote_hosts: no rollout record of %s on %s; start the promotion with promote.yml -e '
                           'promote_phase=begin; nothing was changed' % (service, _hosts_of(read_results)))
     elif newest.get('version') == version and newest.get('status') == PROMOTED and not left_behind(newest):

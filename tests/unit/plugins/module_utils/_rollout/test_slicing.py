@@ -131,3 +131,12 @@ def test_the_finish_refuses_a_run_that_lost_the_lock_and_does_nothing_after_it_f
         'promote: promote_phase=finish finishes the promotion a begin phase started: set promote_run_id')
     assert slicing.finish_check('web', '2', 'r1', [read(exists=False)], STABLE)['error'] == \
         'promote: no rollout record of web on lb; nothing was changed'
+
+
+def test_a_slice_that_cannot_read_a_state_host_refuses_and_says_why():
+    lost = {'item': 'lb', 'unreachable': True, 'msg': 'ssh: Could not resolve hostname lb'}
+    error = slicing.slice_start('web', '2', 'r1', [read(item='localhost'), lost])['error']
+    assert error.startswith('promote_hosts: the rollout record could not be read on lb (ssh: Could not resolve hostname '
+                            'lb). In a sliced job template a state host that is a host of the inventory lands in one '
+                            'slice only')
+    assert error.endswith('nothing was changed')
