@@ -8,7 +8,8 @@ LOCK = {'run_id': 'r1', 'holder_state': 'stale', 'holder_reason': 'pid 7 on awx-
 STABLE = ['s1', 's2', 's3', 's4']
 
 
-def read(status='paused', version='2', hosts=None, lock=LOCK, item='lb', exists=True):
+def read(status='paused', version='2', hosts=None, lock='the run r1', item='lb', exists=True):
+    lock = dict(LOCK) if lock == 'the run r1' else lock
     record = {'version': version, 'status': status, 'finished_at': None, 'updated_at': '2026-12-06T22:00:00Z',
               'hosts': hosts or {}}
     return {'item': item, 'exists': exists, 'record': record if exists else None, 'lock': lock if exists else None}
