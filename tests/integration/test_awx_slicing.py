@@ -37,8 +37,7 @@ SLICES = 3
 
 
 def templates():
-    example = load_workflow_example(os.path.join(REPO_ROOT, 'examples', 'awx', 'workflow.yml'))['templates']
-    return example['canary promote'], example['canary promote hosts']
+    return load_workflow_example(os.path.join(REPO_ROOT, 'examples', 'awx', 'workflow.yml'))['templates']
 
 
 def ok(job):
@@ -77,7 +76,9 @@ def awx_inventory(stack, fleet, state_dir, counter):
     traffic = dict((key, value) for key, value in stack.ansible_vars().items() if key.startswith('traffic_'))
     traffic['traffic_nginx_reload_command'] = 'sh -c %s' % shlex.quote(
         'echo reload >> %s && exec %s' % (shlex.quote(counter), stack.reload_command))
-    canary = {'ansible_connection': 'local', 'deploy_health_url': stack.instances['canary-1'].url + '/health'}
+    canary = {'ansible_connection': 'local', 'deploy_health_url': stack.instances['canary-1'].url + '/health',
+              'deploy_tasks_file': os.path.join(REPO_ROOT, 'examples', 'local', 'deploy_tasks.yml'),
+              'local_stack_workdir': stack.workdir}
     return {'all': {'vars': dict(traffic, rollout_state_dir=state_dir, deploy_health_delay=0),
                     'children': dict(fleet.inventory(group='stable'), canary={'hosts': {'canary-1': canary}})}}
 
@@ -88,17 +89,25 @@ def test_a_sliced_promotion_takes_the_lock_once_changes_traffic_once_and_records
     state_dir, counter, workdir = str(tmp_path / 'state'), str(tmp_path / 'reloads'), str(tmp_path / 'awx')
     before_promotion(stack, state_dir, SERVICE)
     inventory = awx_inventory(stack, fleet, state_dir, counter)
-    promote, promote_hosts = templates()
+    example = templates()
+    promote, promote_hosts = example['canary promote'], example['canary promote hosts']
     assert promote_hosts['job_slice_count'] > 1 and promote.get('job_slice_count', 1) == 1
     upstream = stack.upstream_text()
     shares = [sorted(slice_inventory(inventory, number, SLICES)['all']['children']['stable']['hosts'])
               for number in range(1, SLICES + 1)]
     assert shares == [['stable-3', 'stable-6'], ['stable-1', 'stable-4'], ['stable-2', 'stable-5']]  # canary-1 in 1
 
-    # promote.yml sliced by mistake: every slice refuses, nothing changes
-    for job in run_sliced_job(workdir, PROJECT, inventory, promote, {'rollout_service': SERVICE}, SLICES):
-        assert 'promote.yml must run once, but AWX runs this job as one slice of the sliced job template' in refused(job)
-    assert rollout_state.read(state_dir, SERVICE)['lock'] is None and reloads(counter) == 0
+    # the playbooks that must run once, sliced by mistake: every slice refuses, nothing changes
+    held = rollout_state.read(state_dir, SERVICE)['record']
+    for name, playbook, extra_vars in (
+            ('canary promote', 'promote.yml', {}), ('canary rollback', 'rollback.yml', {}),
+            ('canary release', 'the canary release (canary_release.yml)', {'rollout_version': '2'})):
+        for job in run_sliced_job(workdir, PROJECT, inventory, example[name], dict(extra_vars, rollout_service=SERVICE),
+                                  SLICES):
+            assert ('%s must run once, but AWX runs this job as one slice of the sliced job template "%s"'
+                    % (playbook, name)) in refused(job)
+    assert rollout_state.read(state_dir, SERVICE)['lock'] is None
+    assert rollout_state.read(state_dir, SERVICE)['record'] == held and reloads(counter) == 0
 
     begin = ok(run_job(workdir, PROJECT, inventory, promote, {'rollout_service': SERVICE, 'promote_phase': 'begin'}))
     exported = begin.artifacts['canary_release']
