@@ -124,11 +124,20 @@ def test_approved_workflow_promotes_the_held_canary_and_check_jobs_change_nothin
         assert only_check_export(job)['outcome'] == expected, (node, job.artifacts)
         assert record(state_dir) == paused and stack.upstream_text() == upstream and versions(stack) == deployed, node
 
-    # approved: the promote job, then the status of where the release ended
-    assert workflow.walk(approve=True) == ['approval', 'promote', 'status']
+    # approved: the promotion's begin, its stable hosts (sliced), its finish, then the status of where it ended
+    assert workflow.walk(approve=True) == ['approval', 'promote', 'promote_hosts', 'promote_finish', 'status']
     promote = ok(workflow.jobs['promote'])
-    assert promote.extra_vars['canary_release'] == shown
-    promoted = promote.artifacts['canary_release']
+    assert promote.extra_vars['canary_release'] == shown and promote.extra_vars['promote_phase'] == 'begin'
+    begun = promote.artifacts['canary_release']
+    assert (begun['outcome'], begun['version']) == ('promoting', '2') and begun['run_id']
+    # two hosts in the inventory: two slices (AWX slices no more than there are hosts); canary-1's has no stable host
+    sliced = ok(workflow.jobs['promote_hosts'])
+    assert [sorted(host['host'] for host in ok(job).artifacts['canary_release']['hosts']) for job in sliced.slices] == \
+        [[], ['stable-1']]
+    assert all(job.artifacts['canary_release']['run_id'] == begun['run_id'] for job in sliced.slices)
+    finish = ok(workflow.jobs['promote_finish'])
+    assert finish.extra_vars['canary_release']['run_id'] == begun['run_id']
+    promoted = finish.artifacts['canary_release']
     assert (promoted['outcome'], promoted['version'], promoted['previous_version'], promoted['check_mode']) == \
         ('promoted', '2', None, False)  # the release was not told the version it replaces
     assert [(host['host'], host['state']) for host in promoted['hosts']] == [('stable-1', 'promoted')]
@@ -137,7 +146,7 @@ def test_approved_workflow_promotes_the_held_canary_and_check_jobs_change_nothin
     final = record(state_dir)
     assert final['status'] == 'promoted' and not os.path.exists(os.path.join(state_dir, SERVICE + '.lock'))
     status = ok(workflow.jobs['status'])
-    assert status.extra_vars['canary_release'] == promoted  # the promote job's artifacts won over the gate's
+    assert status.extra_vars['canary_release'] == promoted  # the finish job's artifacts won over the earlier ones
     ended = status.artifacts['canary_release']
     assert (ended['outcome'], ended['status'], ended['run_id']) == ('promoted', 'promoted', final['run_id'])
     assert ended['message'] == '%s 2: release promoted - %s' % (SERVICE, final['reason'])
@@ -197,7 +206,7 @@ def accepted_variables(playbook):
 
 def test_the_example_workflow_is_valid_and_asks_only_for_what_the_playbooks_take():
     project_playbooks = sorted(os.listdir(os.path.join(PROJECT, 'playbooks')))
-    assert project_playbooks == ['canary_release.yml', 'promote.yml', 'rollback.yml', 'status.yml']
+    assert project_playbooks == ['canary_release.yml', 'promote.yml', 'promote_hosts.yml', 'rollback.yml', 'status.yml']
     checked = subprocess.run(
         [os.path.join(BIN_DIR, 'ansible-playbook'), '--syntax-check', WORKFLOW]
         + [os.path.join(PROJECT, 'playbooks', name) for name in project_playbooks],
@@ -237,6 +246,14 @@ def test_the_example_workflow_is_valid_and_asks_only_for_what_the_playbooks_take
     assert len(approval) == 1
     related = nodes[approval[0]]['related']
     assert [template_of[link['identifier']] for link in related['success_nodes']] == ['promote.yml']
+    # the promotion in phases: begin (once), the stable hosts (the only sliced template), finish (once)
+    chain = [related['success_nodes'][0]['identifier']]
+    while len(chain) < 3:
+        chain.append(nodes[chain[-1]]['related']['success_nodes'][0]['identifier'])
+    assert [(template_of[node], (nodes[node].get('extra_data') or {}).get('promote_phase')) for node in chain] == [
+        ('promote.yml', 'begin'), ('promote_hosts.yml', None), ('promote.yml', 'finish')]
+    assert [name for name, template in templates.items() if int(template.get('job_slice_count') or 1) > 1] == \
+        ['canary promote hosts']
     assert [template_of[link['identifier']] for link in related['failure_nodes']] == ['rollback.yml']
     # the gate before the approval: a status job that requires a paused (held) rollout
     gates = [identifier for identifier, node in nodes.items()
@@ -244,7 +261,7 @@ def test_the_example_workflow_is_valid_and_asks_only_for_what_the_playbooks_take
     assert [(template_of[gate], nodes[gate]['extra_data']) for gate in gates] == [
         ('status.yml', {'status_require': 'paused'})]
 
-    # the survey: every variable it sets is read by the release, and the service by all four playbooks
+    # the survey: every variable it sets is read by the release, and the service by every playbook
     assert workflow['survey_enabled'] is True
     variables = [question['variable'] for question in workflow['survey_spec']['spec']]
     assert sorted(variables) == ['rollout_service', 'rollout_version']

@@ -15,9 +15,8 @@ import urllib.request
 import pytest
 import yaml
 
-from ansible_collections.canary.release.plugins.module_utils._nginx import nginx_traffic
-from ansible_collections.canary.release.plugins.module_utils._rollout import state as rollout_state
 from examples.local.stack import LocalStack, find_nginx, find_prometheus
+from tests.support.held_release import before_promotion
 from tests.support.paths import REPO_ROOT
 from tests.support.playbook import run_playbook
 from tests.support.recording_server import RecordingServer, unsigned
@@ -55,17 +54,6 @@ def versions(stack, track='stable'):
             with opener.open(instance.url + '/health', timeout=5) as response:
                 found[name] = response.read().decode().split()[-1]
     return found
-
-
-def before_promotion(stack, state_dir):
-    """Version 2 on the canary, which has 100 % of the traffic after its last step; the rollout paused for approval."""
-    stack.deploy('canary-1', version='2')
-    begun = rollout_state.begin(state_dir, SERVICE, '2', previous_version='1')
-    rollout_state.record_step(state_dir, SERVICE, 0, weight=25, verdict='pass', run_id=begun['run_id'])
-    rollout_state.record_step(state_dir, SERVICE, 1, weight=100, verdict='approved', run_id=begun['run_id'])
-    rollout_state.finish(state_dir, SERVICE, 'paused', run_id=begun['run_id'])
-    nginx_traffic.set_upstream_weights(stack.nginx_conf, stack.upstream, canary=stack.canary_servers, canary_percent=100,
-                                       validate_command=stack.validate_command, reload_command=stack.reload_command)
 
 
 def play(stack, tmp_path, name, extra_vars, inventories=(), **kwargs):

@@ -13,6 +13,7 @@ An approval node passes its ancestors' artifacts on; approving follows its succe
 failure nodes. :class:`Workflow` walks a workflow defined in the ``awx.awx.workflow_job_template`` module format.
 """
 
+import concurrent.futures
 import dataclasses
 import itertools
 import json
@@ -40,6 +41,7 @@ class Job:
     rc: int
     artifacts: dict  # the artifact_data of the playbook_on_stats event: the job's set_stats data
     events: list
+    slices: list = dataclasses.field(default_factory=list)  # a sliced job template's jobs (this is their workflow job)
 
     def failed_messages(self):
         return [event['event_data']['res'].get('msg') for event in self.events
@@ -49,16 +51,18 @@ class Job:
         return '\n'.join(event.get('stdout', '') for event in self.events if event.get('stdout'))
 
 
-def render(value, variables):
+def render(value, variables, depth=8):
     """``value`` with every ``{{ ... }}`` string rendered from ``variables`` (native types: a list stays a list),
-    as ansible-playbook templates a module's arguments from the play's variables."""
+    as ansible-playbook templates a module's arguments from the play's variables - again while the result holds a
+    template (a variable whose value is a template, as a play's vars may be), at most ``depth`` times."""
     if isinstance(value, dict):
-        return dict((key, render(item, variables)) for key, item in value.items())
+        return dict((key, render(item, variables, depth)) for key, item in value.items())
     if isinstance(value, list):
-        return [render(item, variables) for item in value]
+        return [render(item, variables, depth) for item in value]
     if isinstance(value, str) and '{{' in value:
-        return jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined).from_string(value).render(
+        rendered = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined).from_string(value).render(
             variables)
+        return render(rendered, variables, depth - 1) if depth > 1 and rendered != value else rendered
     return value
 
 
@@ -99,6 +103,54 @@ def survey_answers(survey, answers):
         if question['type'] == 'text' and not low <= len(str(value)) <= high:
             raise ValueError('%s: %r is not %s to %s characters long' % (variable, value, low, high))
     return dict(answers)
+
+
+def inventory_hosts(inventory):
+    """Every host of a YAML/JSON-style inventory (``{'all': {'hosts': ..., 'children': {...}}}``), by name."""
+    found = set()
+
+    def walk(group):
+        found.update((group or {}).get('hosts') or {})
+        for child in ((group or {}).get('children') or {}).values():
+            walk(child)
+    for group in inventory.values():
+        walk(group)
+    return found
+
+
+def slice_inventory(inventory, slice_number, slice_count):
+    """The inventory of slice ``slice_number`` (from 1) of ``slice_count``, as AWX writes it for a slice job:
+    the inventory's hosts sorted by name, every ``slice_count``-th from ``slice_number - 1`` (awx/main/models/
+    inventory.py, ``Inventory.get_sliced_hosts`` over ``get_script_data``'s hosts ordered by name; AWX sorts in the
+    database's collation, these tests use names that sort alike in any); every group kept, with its variables, holding
+    only the slice's hosts."""
+    mine = set(sorted(inventory_hosts(inventory))[slice_number - 1::slice_count])
+
+    def pare(group):
+        group = dict(group or {})
+        if 'hosts' in group:
+            group['hosts'] = dict((name, variables) for name, variables in (group['hosts'] or {}).items() if name in mine)
+        if 'children' in group:
+            group['children'] = dict((name, pare(child)) for name, child in group['children'].items())
+        return group
+    return dict((name, pare(group)) for name, group in inventory.items())
+
+
+def run_sliced_job(workdir, project, inventory, template, extra_vars, slice_count, workflow_job_id=None):
+    """A launch of the job template ``template`` with ``job_slice_count`` ``slice_count``, as AWX runs it: a
+    workflow job bearing the template's name (awx/main/models/jobs.py, ``JobTemplate.create_unified_job``) whose
+    ``slice_count`` jobs run concurrently (slicing implies ``allow_simultaneous``), each with its share of the
+    inventory (:func:`slice_inventory`) and the extra variables; AWX gives a slice no variable with its number
+    (``awx_meta_vars``: the workflow job's id and name, launch type ``workflow``). Returns the jobs in slice order."""
+    slice_count = min(slice_count, len(inventory_hosts(inventory)))  # JobTemplate.get_effective_slice_ct
+    if slice_count < 2:
+        return [run_job(workdir, project, inventory, template, extra_vars)]  # not sliced: one job
+    workflow_vars = {'awx_workflow_job_id': workflow_job_id or next(_JOB_IDS), 'awx_workflow_job_name': template['name'],
+                     'awx_job_launch_type': 'workflow'}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=slice_count) as pool:
+        futures = [pool.submit(run_job, workdir, project, slice_inventory(inventory, number, slice_count), template,
+                               extra_vars, 'run', workflow_vars) for number in range(1, slice_count + 1)]
+        return [future.result() for future in futures]
 
 
 def run_job(workdir, project, inventory, template, extra_vars, job_type='run', awx_vars=None):
@@ -171,8 +223,24 @@ class Workflow:
         the artifacts that node's job would get, as if it followed it in the workflow."""
         node = self.nodes[identifier]
         template = self.templates[node['unified_job_template']['name']]
+        if int(template.get('job_slice_count') or 1) > 1 and job_type == 'run':
+            return self.run_sliced(template, self.job_extra_vars(identifier, after))
         return run_job(self.workdir, self.project, self.inventory, template, self.job_extra_vars(identifier, after),
                        job_type, {'awx_workflow_job_id': self.workflow_job_id, 'awx_workflow_job_name': self.name})
+
+    def run_sliced(self, template, extra_vars):
+        """A node of a sliced job template: a workflow job of its own whose slices run concurrently; it fails when a
+        slice fails, and its artifacts are the slices' (``WorkflowJob.get_effective_artifacts``: one after the other)."""
+        jobs = run_sliced_job(self.workdir, self.project, self.inventory, template, extra_vars,
+                              int(template['job_slice_count']))
+        if len(jobs) == 1:
+            return jobs[0]
+        artifacts = {}
+        for job in jobs:
+            artifacts.update(job.artifacts)
+        status = 'successful' if all(job.status == 'successful' for job in jobs) else 'failed'
+        return Job(next(_JOB_IDS), template['name'], 'run', dict(extra_vars), status, 0 if status == 'successful' else 1,
+                   artifacts, [event for job in jobs for event in job.events], jobs)
 
     def _pass_on(self, identifier, outcome, artifacts):
         node = self.nodes[identifier]

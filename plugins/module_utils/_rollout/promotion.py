@@ -219,7 +219,8 @@ def conclude_batch(service, version, batch, results, hosts, previous_version=Non
     ``results`` are the per-host results of this run so far (``host``, ``batch``, ``state``: promoted, checked,
     unhealthy, failed or unreachable, ``message``), ``hosts`` every stable host of the play in order,
     ``batch_hosts`` the hosts this batch set out to promote (one of them without a result was lost on the way:
-    unreachable), ``recorded_done`` the hosts an earlier run promoted (the record says so; they were skipped).
+    unreachable), ``recorded_done`` the hosts an earlier run promoted (the record says so; they were skipped; only
+    those among ``hosts`` count).
     The batch stops the promotion when more than ``max_fail_percentage`` percent of its hosts did not take the new
     version. Returns ``stopped``, ``message`` (the event), ``done`` / ``pending`` host lists and ``hosts``: the
     batch's per-host results, for the record.
@@ -227,7 +228,9 @@ def conclude_batch(service, version, batch, results, hosts, previous_version=Non
     results = list(results) + _missing(batch, batch_hosts, results)
     mine = [result for result in results if result.get('batch') == batch]
     failed = [result for result in mine if result.get('state') not in DONE_STATES]
-    earlier = [host for host in recorded_done or [] if host not in set(result['host'] for result in results)]
+    # hosts of this play an earlier run promoted (a slice of a sliced promotion counts its own hosts only)
+    earlier = [host for host in recorded_done or [] if host in hosts
+               and host not in set(result['host'] for result in results)]
     done = earlier + [result['host'] for result in results if result.get('state') in DONE_STATES]
     seen = set(result['host'] for result in results) | set(earlier)
     pending = [host for host in hosts if host not in seen]

@@ -197,3 +197,11 @@ def test_the_status_line_says_which_host_runs_which_version():
     many = {'hosts': dict(('h%02d' % number, {'state': 'promoted'}) for number in range(20)), 'version': '2'}
     assert promotion.describe_hosts(many) == ('stable hosts: h00, h01, h02, h03, h04, h05, h06 and 13 more run 2; any other runs '
                                               'the previous version')
+
+
+def test_a_slice_counts_only_its_own_hosts_among_those_an_earlier_run_or_another_slice_promoted():
+    results = [{'host': 'c', 'batch': 1, 'state': 'promoted', 'version': '2'}]
+    outcome = promotion.conclude_batch('web', '2', 1, results, ['c', 'f'], batch_hosts=['c'],
+                                       recorded_done=['a', 'b', 'd', 'e'])
+    assert outcome['done'] == ['c'] and outcome['pending'] == ['f']
+    assert outcome['message'].endswith('(1 of 2 stable hosts done)')
