@@ -180,8 +180,8 @@ def batch_start(service, version, batch, batch_hosts, read_results, max_fail_per
     todo = [host for host in batch_hosts or [] if host not in done]
     skipped = [host for host in batch_hosts or [] if host in done]
     message = '%s %s: promote batch %d: deploying %s%s' % (
-        service, version, batch, _names(todo) or 'nothing',
-        ('; %s already run%s it' % (_names(skipped), 's' if len(skipped) == 1 else '')) if skipped else '')
+        service, version, batch, host_names(todo) or 'nothing',
+        ('; %s already run%s it' % (host_names(skipped), 's' if len(skipped) == 1 else '')) if skipped else '')
     return {'done': done, 'todo': todo, 'message': message,
             'hosts': [{'host': host, 'state': 'deploying', 'version': None, 'batch': int(batch), 'message': ''}
                       for host in todo],
@@ -193,7 +193,7 @@ def batch_start(service, version, batch, batch_hosts, read_results, max_fail_per
 NAMES_SHOWN = 8
 
 
-def _names(hosts):
+def host_names(hosts):
     """Host names for a message: all of them up to :data:`NAMES_SHOWN`, else the first ones and how many more."""
     hosts = list(hosts)
     if len(hosts) <= NAMES_SHOWN:
@@ -202,7 +202,7 @@ def _names(hosts):
 
 
 def _runs(hosts, verb='run'):
-    return '%s %s%s' % (_names(hosts), verb, 's' if len(hosts) == 1 else '')
+    return '%s %s%s' % (host_names(hosts), verb, 's' if len(hosts) == 1 else '')
 
 
 def _missing(batch, batch_hosts, results):
@@ -239,7 +239,7 @@ def conclude_batch(service, version, batch, results, hosts, previous_version=Non
         ok = [result['host'] for result in mine if result.get('state') in DONE_STATES]
         what = 'would get the new version (check mode)' if check_mode else (
             '%s it and passed the health check' % ('runs' if len(ok) == 1 else 'run'))
-        parts = ['%s %s' % (_names(ok), what)] if ok else []
+        parts = ['%s %s' % (host_names(ok), what)] if ok else []
         if tolerated:
             parts.append('%s (%d of %d hosts of the batch, within promote_max_fail_percentage %s %%: the promotion '
                          'goes on)' % ('; '.join('%s %s' % (result['host'], _failure(result)) for result in failed),
@@ -342,5 +342,5 @@ def describe_hosts(record):
                          ('failed', 'failed to deploy (version unknown)'), (UNREACHABLE, 'unreachable (version unknown)')):
         names = sorted(name for name, entry in table.items() if entry.get('state') == state)
         if names:
-            groups.append('%s %s' % (_names(names), words % ('s' if len(names) == 1 else '') if '%s' in words else words))
+            groups.append('%s %s' % (host_names(names), words % ('s' if len(names) == 1 else '') if '%s' in words else words))
     return 'stable hosts: %s; any other runs %s' % ('; '.join(groups), record.get('previous_version') or 'the previous version')

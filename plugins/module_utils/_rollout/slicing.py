@@ -24,7 +24,7 @@ slice is recognized by how AWX launches it: :func:`slice_refusal`.
 """
 
 from ansible_collections.canary.release.plugins.module_utils._rollout.promotion import (
-    UNREACHABLE, _names, batch_conflict, left_behind, newest_record, promotion_settings, recorded_hosts)
+    UNREACHABLE, batch_conflict, host_names, left_behind, newest_record, promotion_settings, recorded_hosts)
 from ansible_collections.canary.release.plugins.module_utils._rollout.vocabulary import PROMOTED
 
 PHASES = ('all', 'begin', 'finish')
@@ -180,13 +180,13 @@ def finish_check(service, version, run_id, read_results, stable_hosts, max_fail_
     if unrecorded:
         problems.append('%d of %d stable hosts have no result in the rollout record: %s (their slice of '
                         'promote_hosts.yml did not run or did not get to them)'
-                        % (len(unrecorded), len(stable_hosts), _names(unrecorded)))
+                        % (len(unrecorded), len(stable_hosts), host_names(unrecorded)))
     if underway:
-        problems.append('the batch of %s is still under way or was interrupted (version unknown)' % _names(underway))
+        problems.append('the batch of %s is still under way or was interrupted (version unknown)' % host_names(underway))
     tolerance = settings['max_fail_percentage']
     if failed and len(failed) * 100.0 > tolerance * len(stable_hosts):
         problems.append('%d of %d stable hosts did not take %s, more than promote_max_fail_percentage %s %% of the '
-                        'fleet: %s' % (len(failed), len(stable_hosts), version, tolerance, _names(failed)))
+                        'fleet: %s' % (len(failed), len(stable_hosts), version, tolerance, host_names(failed)))
     if problems:
         found['error'] = ('promote: the promotion of %s %s cannot finish: %s. Run promote_hosts.yml again (it deploys '
                           'only the hosts not done) and then the finish; nothing was changed'
@@ -195,6 +195,6 @@ def finish_check(service, version, run_id, read_results, stable_hosts, max_fail_
     found['left_behind'] = failed
     found['message'] = '%s %s: %d of %d stable hosts run it%s; finishing run %s' % (
         service, version, len(stable_hosts) - len(failed), len(stable_hosts),
-        (' (left behind within promote_max_fail_percentage %s %%: %s)' % (tolerance, _names(failed))) if failed else '',
+        (' (left behind within promote_max_fail_percentage %s %%: %s)' % (tolerance, host_names(failed))) if failed else '',
         run_id)
     return found
