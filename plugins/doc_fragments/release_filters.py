@@ -22,3 +22,21 @@ options:
     type: bool
     default: false
 '''
+
+    VERSION = r'''
+options:
+  version:
+    description: The version being promoted.
+    type: str
+    required: true
+'''
+
+    RECORDS = r'''
+options:
+  _input:
+    description: The C(results) of M(canary.release.rollout_state) with
+      O(canary.release.rollout_state#module:operation=read) on the state hosts (empty without a record).
+    type: list
+    elements: dict
+    required: true
+'''

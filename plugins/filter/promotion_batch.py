@@ -21,10 +21,6 @@ options:
     type: list
     elements: dict
     required: true
-  version:
-    description: The version being promoted.
-    type: str
-    required: true
   batch:
     description: The number of the batch that just ended, from 1.
     type: int
@@ -54,6 +50,7 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
+  - canary.release.release_filters.version
   - canary.release.release_filters.service
   - canary.release.release_filters.check_mode
 '''

@@ -17,16 +17,6 @@ description:
   - The C(canary.release.promote) role uses it before every batch.
 positional: service, version, batch, batch_hosts
 options:
-  _input:
-    description: The C(results) of M(canary.release.rollout_state) with
-      O(canary.release.rollout_state#module:operation=read) on the state hosts (empty without a record).
-    type: list
-    elements: dict
-    required: true
-  version:
-    description: The version being promoted.
-    type: str
-    required: true
   batch:
     description: The number of the batch, from 1.
     type: int
@@ -41,6 +31,8 @@ options:
     type: raw
     default: 0
 extends_documentation_fragment:
+  - canary.release.release_filters.records
+  - canary.release.release_filters.version
   - canary.release.release_filters.service
 '''
 

@@ -18,12 +18,6 @@ description:
     The record must be of the version, unfinished and locked by O(run_id).
 positional: service, version, run_id, stable_hosts
 options:
-  _input:
-    description: The C(results) of M(canary.release.rollout_state) with
-      O(canary.release.rollout_state#module:operation=read) on the state hosts.
-    type: list
-    elements: dict
-    required: true
   version:
     description: The version being promoted; empty for the newest record's.
     type: str
@@ -42,6 +36,7 @@ options:
     type: raw
     default: 0
 extends_documentation_fragment:
+  - canary.release.release_filters.records
   - canary.release.release_filters.service
 '''
 

@@ -17,12 +17,6 @@ description:
     lock information). A rollout promoted with no host left behind leaves nothing to do.
 positional: service, version, run_id, artifacts
 options:
-  _input:
-    description: The C(results) of M(canary.release.rollout_state) with
-      O(canary.release.rollout_state#module:operation=read) on the state hosts.
-    type: list
-    elements: dict
-    required: true
   version:
     description: The version being promoted; empty for the newest record's.
     type: str
@@ -35,6 +29,7 @@ options:
     description: The workflow's C(canary_release) artifacts (the begin phase's export).
     type: raw
 extends_documentation_fragment:
+  - canary.release.release_filters.records
   - canary.release.release_filters.service
 '''
 
