@@ -100,7 +100,8 @@ def main(argv=None):
         'scenario': {'canary_requests_per_second': CANARY_RATE, 'baseline_factor': BASELINE_FACTOR,
                      'canary_error_rate': CANARY_ERRORS, 'baseline_error_rate': 0.0, 'max_windows': MAX_WINDOWS},
         'design': {'alpha': core.DEFAULT_ALPHA, 'beta': core.DEFAULT_BETA, 'max_ratio': core.DEFAULT_MAX_RATIO,
-                   'rate_floor': core.DEFAULT_RATE_FLOOR, 'dispersion_confidence': core.DISPERSION_CONFIDENCE},
+                   'rate_floor': core.DEFAULT_RATE_FLOOR, 'dispersion_confidence': core.DISPERSION_CONFIDENCE,
+                   'overdispersion_confidence': core.OVERDISPERSION_CONFIDENCE},
         'runtime_seconds': round(time.time() - started, 1),
         'cases': cases,
     })

@@ -216,6 +216,8 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=20250501)
     parser.add_argument('--horizon-hours', type=float, default=24.0)
     parser.add_argument('--only', default='', help='comma-separated substrings of scenario names or groups')
+    parser.add_argument('--exact', action='store_true',
+                        help="--only's parts are whole scenario names ('grid t=1 s=50%% p=1%% r=1' without r=1.25, r=10)")
     parser.add_argument('--merge', nargs='+', metavar='JSON',
                         help='merge the results of runs over parts of the grid (e.g. with different --runs) into --out')
     args = parser.parse_args(argv)
@@ -227,7 +229,10 @@ def main(argv=None):
     grid = list(enumerate(everything))
     if args.only:
         wanted = [part.lstrip() for part in args.only.split(',') if part.strip()]  # a trailing space is kept: 'grid t=1 '
-        grid = [(place, sc) for place, sc in grid if any(part in sc.name or part == sc.group for part in wanted)]
+        if args.exact:
+            grid = [(place, sc) for place, sc in grid if sc.name in wanted]
+        else:
+            grid = [(place, sc) for place, sc in grid if any(part in sc.name or part == sc.group for part in wanted)]
     started = time.time()
     results = []
     verified = {'checked': 0, 'mismatches': 0}

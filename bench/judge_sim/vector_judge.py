@@ -62,6 +62,9 @@ class VectorJudge:
         self.arm_residual = np.zeros(runs)
         self.arm_information = np.zeros(runs)
         self.arm_spread = np.zeros((3, runs))
+        self.arm_empirical = np.zeros((3, runs))
+        self.arm_excess = np.zeros((2, runs))
+        self.arm_null_spread = np.zeros((2, runs))
         self.conditional_kappa = np.ones(runs)
         self.arm_kappa = np.ones(runs)
         self.log_weights = [log_weight for _ratio, _log_ratio, log_weight in self.mixture]
@@ -87,20 +90,28 @@ class VectorJudge:
             total_exp = total_exp + np.exp(value - top)
         return top + np.log(total_exp)
 
-    def _add_arm(self, index, requests, errors, requests_before, errors_before):
+    def _add_arm(self, index, arm, requests, errors, requests_before, errors_before):
         """core._State._add_arm for the runs ``index``."""
         with np.errstate(divide='ignore', invalid='ignore'):
             rate = errors_before / requests_before
             mean = requests * rate
-            variance = mean * (1.0 - rate)
+            variance = mean * (1.0 - rate) * (1.0 + requests / requests_before)
             use = (requests > 0) & (errors_before > 0) & (requests_before > 0) & (variance > 0)
             deviation = errors - mean
-            self.arm_residual[index] += np.where(use, deviation * deviation - variance, 0.0)
+            excess = deviation * deviation - variance
+            self.arm_residual[index] += np.where(use, excess, 0.0)
+            self.arm_excess[arm, index] += np.where(use, excess, 0.0)
             self.arm_information[index] += np.where(use, mean * mean, 0.0)
+            empirical = self.arm_empirical[:, index]
+            empirical[0] = empirical[0] + np.where(use, excess * excess, 0.0)
+            empirical[1] = empirical[1] - np.where(use, excess * (mean * mean), 0.0)
+            empirical[2] = empirical[2] + np.where(use, (mean * mean) * (mean * mean), 0.0)
+            self.arm_empirical[:, index] = empirical
             spread = variance * (2.0 * variance + 1.0 - 6.0 * rate * (1.0 - rate))
             multiplier = mean * mean / variance
             spreads = self.arm_spread[:, index]
             spreads[0] = spreads[0] + np.where(use, spread, 0.0)
+            self.arm_null_spread[arm, index] += np.where(use, spread, 0.0)
             spreads[1] = spreads[1] + np.where(use, spread * multiplier, 0.0)
             spreads[2] = spreads[2] + np.where(use, spread * multiplier * multiplier, 0.0)
             self.arm_spread[:, index] = spreads
@@ -121,8 +132,8 @@ class VectorJudge:
         pseudo = core.CENTRING_PSEUDO_COUNT
         centring = (self.mh_numerator[index] + pseudo) / (self.mh_denominator[index] + pseudo)
         informed = (self.mh_numerator[index] > 0) & (self.mh_denominator[index] > 0)
-        self._add_arm(index, n_c, x_c, self.canary_requests[index], self.canary_errors[index])
-        self._add_arm(index, n_b, x_b, self.baseline_requests[index], self.baseline_errors[index])
+        self._add_arm(index, 0, n_c, x_c, self.canary_requests[index], self.canary_errors[index])
+        self._add_arm(index, 1, n_b, x_b, self.baseline_requests[index], self.baseline_errors[index])
         self.canary_requests[index] += n_c
         self.canary_errors[index] += x_c
         self.baseline_requests[index] += n_b
@@ -167,13 +178,24 @@ class VectorJudge:
             bound = _upper_bound(residual, information, spreads, 1.0)
             conditional = np.where(information > 0, bound, self.conditional_kappa[index])
             self.conditional_kappa[index] = conditional
-            noise = _upper_bound(self.arm_residual[index], self.arm_information[index], self.arm_spread[:, index],
-                                 np.inf)
+            # core.arm_noise_bound: the larger of the model-based and the sandwich bound.
+            noise = np.maximum(
+                _upper_bound(self.arm_residual[index], self.arm_information[index], self.arm_spread[:, index], np.inf),
+                _upper_bound(self.arm_residual[index], self.arm_information[index], self.arm_empirical[:, index],
+                             np.inf))
             big_c, big_b = self.canary_requests[index], self.baseline_requests[index]
-            both = (big_c > 0) & (big_b > 0) & (self.arm_information[index] > 0)
-            share = big_c / (big_c + big_b)
-            arm = np.where(both, np.minimum(1.0, core.arms_kappa(noise, share)),
-                           self.arm_kappa[index])
+            both = (big_c > 0) & (big_b > 0) & (self.arm_information[index] > 0) & np.isfinite(noise)
+            share = np.where(both, big_c / (big_c + big_b), 0.5)
+            # core.overdispersed, pooled or on either arm.
+            overdispersed = (self.arm_residual[index] > core.OVERDISPERSION_Z * np.sqrt(self.arm_spread[0, index])) \
+                | (self.arm_excess[0, index] > core.OVERDISPERSION_Z * np.sqrt(self.arm_null_spread[0, index])) \
+                | (self.arm_excess[1, index] > core.OVERDISPERSION_Z * np.sqrt(self.arm_null_spread[1, index]))
+            finite_noise = np.where(both, noise, 0.0)
+            converted = np.where(overdispersed, core.arms_kappa_conservative(finite_noise, share),
+                                 np.maximum(core.arms_kappa(finite_noise, share),
+                                            core.arms_kappa_equal_windows(finite_noise, share, exp=np.exp,
+                                                                          log1p=np.log1p, sqrt=np.sqrt)))
+            arm = np.where(both, np.minimum(1.0, converted), self.arm_kappa[index])
             self.arm_kappa[index] = arm
             kappa = np.minimum(conditional, arm)
             self.kappa[index] = kappa

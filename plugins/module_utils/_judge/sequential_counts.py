@@ -81,16 +81,27 @@ per-arm noise scenario, at log-sd up to 1 per 15-s window). Its price is speed w
 The arms' own noise, a second bound on ``kappa``: the split of errors between the arms cannot say anything until
 both arms have had errors, and a healthy baseline often has none. Each arm's own counts still show how much its
 rate moves from window to window: a window's errors ``x`` against the arm's rate of the earlier windows ``r``
-(``m = n*r``, binomial variance ``v = m*(1-r)``) have ``E[(x - m)**2 - v] = tau**2 * m**2`` when the arm's rate
-is multiplied by mean-one factors of relative variance ``tau**2``. Both arms are assumed equally noisy (they run
-the same service on the same kind of hosts), so their windows are pooled into one moment estimate of ``tau**2``
-and its one-sided 80 % upper bound (:func:`kappa_upper_bound`, uncapped, with ``m**2/v`` in the place of
-``k - 1``). :func:`arms_kappa` turns it into a ``kappa`` for the canary's request share, and ``kappa`` is the
-smaller of the two bounds (each 1 while it has no information). So a canary failing 5 % against a clean
-baseline is tempered by what its own steady windows show, not counted as one error per window; and shared
-noise (bursts on both arms), which inflates each arm's ``tau**2`` but cancels in the split, leaves the first
-bound in charge. The conversion is conservative (the true ``kappa`` of log-normal noise is below it at every
-share) because with two or three windows the moment estimate is itself very noisy.
+(``m = n*r``; binomial variance ``v = m*(1-r)*(1 + n/N)``, ``N`` the arm's earlier requests, the second term for
+the error of ``r`` itself) have ``E[(x - m)**2 - v] = tau**2 * m**2`` when the arm's rate is multiplied by
+mean-one factors of relative variance ``tau**2``. Both arms are assumed equally noisy (they run the same service on
+the same kind of hosts), so their windows are pooled into one moment estimate of ``tau**2`` and its one-sided 80 %
+upper bound (:func:`arm_noise_bound`: the larger of the model-based bound, :func:`kappa_upper_bound` uncapped with
+``m**2/v`` in the place of ``k - 1``, and a sandwich bound from the windows' own scatter, which heavy-tailed noise
+widens). That bound becomes a ``kappa`` for the canary's request share in one of two ways, decided by a test for
+over-dispersion (:func:`overdispersed`, one-sided 95 %, on the pooled windows and on each arm alone):
+
+- no evidence of over-dispersion: the exact conversion, the larger of :func:`arms_kappa` (the ``kappa`` that
+  matches the quasi-likelihood's variance when windows with more errors are the noisier ones) and
+  :func:`arms_kappa_equal_windows` (windows of equal error counts; larger at small canary shares, where a few
+  windows under-represent the heavy ones in ``k_bar``). Both stay below 1 however large the bound: an arm whose
+  few windows cannot rule out much noise still cannot fake more than a bounded share of evidence, so a canary
+  failing 5 % against a clean baseline fails within about three windows instead of being counted as one error
+  per window;
+- over-dispersion shown: :func:`arms_kappa_conservative`, 1 or more at heavy noise, so the split's bound, which
+  measures the noise where it matters, is in charge.
+
+``kappa`` is the smaller of the two bounds (each 1 while it has no information). Shared noise (bursts on both
+arms) makes each arm look over-dispersed but cancels in the split, so there too the split's bound is the one used.
 
 Restarted tests (watching after a pass): ``restarts`` starts a new test at given window ends (a release
 restarts it at each later step). ``M_j``, test ``j``'s tempered mixture likelihood ratio, is 1 before its
@@ -129,6 +140,10 @@ CENTRING_PSEUDO_COUNT = 0.5
 # estimate is noisy, and the runs where it happens to be low are those a tempered test would wrongly fail.
 DISPERSION_CONFIDENCE = 0.8
 DISPERSION_Z = NormalDist().inv_cdf(DISPERSION_CONFIDENCE)
+# The arms' windows show over-dispersion when their excess squared deviations sum to more than this many binomial
+# standard errors above 0 (one-sided 95 %); from then on their noise bound is converted conservatively.
+OVERDISPERSION_CONFIDENCE = 0.95
+OVERDISPERSION_Z = NormalDist().inv_cdf(OVERDISPERSION_CONFIDENCE)
 # Share of alpha kept for the tests restarted at later steps (see restart_log_weights).
 RESTART_SHARE = 0.1
 # Above this the e-value is reported as None (it would overflow a float).
@@ -290,6 +305,28 @@ def kappa_upper_bound(residual, information, spread, z_value, cap=1.0):
     return min(cap, max(0.0, root))
 
 
+def overdispersed(excess, null_spread):
+    """True when windows' excess squared deviations (summed) are above 0 by more than ``OVERDISPERSION_Z`` of their
+    binomial standard errors (``null_spread``, the sum of their variances without over-dispersion)."""
+    return excess > OVERDISPERSION_Z * math.sqrt(null_spread)
+
+
+def arm_noise_bound(residual, information, spread, empirical, z_value):
+    """Upper confidence bound on the arms' noise ``tau**2`` (``math.inf`` while there is too little to bound it).
+
+    The larger of two bounds from :func:`kappa_upper_bound` (uncapped) on the same moment estimate ``R / I``:
+    the model-based one (``spread``: a window's squared deviation has the binomial variance ``s_w`` times about
+    ``(1 + tau**2 * m**2/v)**2``) and a sandwich one (``empirical``: the windows' own scatter around the
+    candidate, ``sum((d_w - tau**2 * m_w**2)**2)`` with ``d_w`` a window's excess squared deviation, stored as
+    ``(sum(d_w**2), -sum(d_w * m_w**2), sum(m_w**4))``). The model-based variance is that of a light-tailed
+    noise; with heavy-tailed noise (a log-normal factor of log-sd 1 has a fourth moment 400 times its squared
+    variance) the windows scatter much more than it says, and the sandwich widens the bound.
+    """
+    model = kappa_upper_bound(residual, information, spread, z_value, cap=math.inf)
+    scatter = kappa_upper_bound(residual, information, empirical, z_value, cap=math.inf)
+    return max(model, scatter)
+
+
 def restart_log_weights(restarts):
     """``([ln w_0, ..., ln w_J], ln reserve)`` for the test and ``J = restarts`` restarted tests.
 
@@ -302,14 +339,69 @@ def restart_log_weights(restarts):
     return weights, math.log(RESTART_SHARE * 0.5 ** restarts)
 
 
-def arms_kappa(noise, share):
-    """An upper value of the intra-window correlation ``kappa`` that per-arm noise ``noise`` gives at canary
-    request share ``share`` (plain arithmetic: bench/judge_sim applies it to NumPy arrays).
+def _normal_quadrature(step, half_width):
+    """Nodes and weights of the trapezoid rule for ``E[f(Z)]``, ``Z`` standard normal, on ``[-half_width,
+    half_width]``: for a smooth ``f`` the error falls like ``exp(-2*pi*d/step)`` (``d`` the distance of ``f``'s
+    nearest complex singularity from the real axis); the tails beyond 8 hold less than 1e-15 of the mass."""
+    count = int(round(half_width / step))
+    nodes = tuple(step * index for index in range(-count, count + 1))
+    scale = step / math.sqrt(2.0 * math.pi)
+    return nodes, tuple(scale * math.exp(-0.5 * node * node) for node in nodes)
 
-    ``noise`` is ``tau**2``, the relative variance of an arm's rate from window to window (mean-one factors). For
-    log-normal factors the ratio of the two arms' factors has variance ``y * (y - 1)``, ``y = (1 + tau**2)**2``,
-    and the canary's share of a window's errors varies by at most about ``share * (1 - share)`` times that: exact
-    to first order for small shares, and above the true value everywhere else (the share cannot leave [0, 1]).
+
+# E[f(Z)] for arms_kappa_equal_windows: 65 nodes, within about 1e-8 up to a log-ratio sd of 4.
+NORMAL_NODES, NORMAL_WEIGHTS = _normal_quadrature(0.25, 8.0)
+
+
+def arms_kappa_equal_windows(noise, share, exp=math.exp, log1p=math.log1p, sqrt=math.sqrt):
+    """``Var(t) / (tb * (1 - tb))``, ``tb = E[t]``: the ``kappa`` of per-arm noise ``noise`` when every window holds
+    the same number of errors, for log-normal factors (plain arithmetic: bench/judge_sim passes NumPy's ``exp``,
+    ``log1p`` and ``sqrt`` to apply it to arrays).
+
+    The factors' log ratio ``D`` is normal with variance ``2 * ln(1 + tau**2)``, and the canary's share of a
+    window's errors is ``t(D) = share * e**D / (share * e**D + 1 - share)``; a 65-node quadrature over ``D``.
+    ``noise`` must be finite and >= 0.
+    """
+    sigma = sqrt(2.0 * log1p(noise))
+    odds = share / (1.0 - share)
+    mean = 0.0
+    second = 0.0
+    for node, weight in zip(NORMAL_NODES, NORMAL_WEIGHTS):
+        centred = (1.0 - 1.0 / (1.0 + odds * exp(sigma * node))) - share
+        mean = mean + weight * centred
+        second = second + weight * centred * centred
+    average = share + mean
+    return (second - mean * mean) / (average * (1.0 - average))
+
+
+def arms_kappa(noise, share):
+    """The intra-window correlation ``kappa`` that per-arm noise ``noise`` gives at canary request share ``share``
+    (plain arithmetic: bench/judge_sim applies it to NumPy arrays).
+
+    ``noise`` is ``tau**2``: each arm's rate is multiplied, window by window, by its own mean-one factor (``F_c``,
+    ``F_b``, independent, relative variance ``tau**2``). A window with expected errors ``mu * lam``, ``lam =
+    share*F_c + (1-share)*F_b``, sends each error to the canary with probability ``t = share*F_c / lam``, so
+    ``lam * (t - share) = share*(1-share)*(F_c - F_b)`` and, over windows, ``E[(x_c - k*share)**2] - E[k]*v =
+    E[k*(k-1)] * kappa * v`` (``v = share*(1-share)``) with::
+
+        kappa = E[lam**2 * (t - share)**2] / (E[lam**2] * v)
+              = 2 * tau**2 * v / (1 + tau**2 * (share**2 + (1-share)**2))
+
+    This is the ``kappa`` the quasi-likelihood factor ``phi = 1 + kappa*(k_bar - 1)`` needs to match the variance
+    of the canary's errors given the windows' errors (``k_bar - 1`` estimates ``E[k*(k-1)] / E[k]``): exact for any
+    shape of the factors, not an upper value. ``noise`` must be finite and >= 0.
+    """
+    variance = share * (1.0 - share)
+    return 2.0 * noise * variance / (1.0 + noise * (share * share + (1.0 - share) * (1.0 - share)))
+
+
+def arms_kappa_conservative(noise, share):
+    """An upper value of :func:`arms_kappa` for log-normal factors, used once the arms show over-dispersion.
+
+    For log-normal factors the ratio of the two arms' factors has variance ``y * (y - 1)``, ``y = (1 +
+    tau**2)**2``, and ``share * (1 - share)`` times that is above the intra-window correlation at every share (to
+    first order in ``tau**2`` both are ``2 * tau**2 * share * (1 - share)``; at log-sd 1 it is 1 or more, so the
+    split of errors, which measures the heavy-tailed noise directly, is the bound in charge).
     """
     spread = (1.0 + noise) * (1.0 + noise)
     return share * (1.0 - share) * spread * (spread - 1.0)
@@ -368,6 +460,13 @@ class _State:
         self.arm_residual = 0.0
         self.arm_information = 0.0
         self.arm_spread = [0.0, 0.0, 0.0]
+        # The same windows' empirical spread (see arm_noise_bound): sum(d**2), -sum(d * m**2), sum(m**4).
+        self.arm_empirical = [0.0, 0.0, 0.0]
+        self.arm_noise = math.inf
+        self.arm_overdispersed = False
+        # Each arm's own excess and its binomial spread (canary, baseline): the test for over-dispersion.
+        self.arm_excess = [0.0, 0.0]
+        self.arm_null_spread = [0.0, 0.0]
         self.arm_kappa = 1.0
         self.conditional_kappa = 1.0
         # Until a window informs it, nothing rules out any dispersion: kappa = 1 (phi = k_bar, 1 while k <= 1).
@@ -399,8 +498,8 @@ class _State:
         self.windows += 1
         for cell in cells:
             n_c, x_c, n_b, x_b = cell.canary_requests, cell.canary_errors, cell.baseline_requests, cell.baseline_errors
-            self._add_arm(n_c, x_c, before[0], before[1])
-            self._add_arm(n_b, x_b, before[2], before[3])
+            self._add_arm(0, n_c, x_c, before[0], before[1])
+            self._add_arm(1, n_b, x_b, before[2], before[3])
             self.totals[0] += n_c
             self.totals[1] += x_c
             self.totals[2] += n_b
@@ -438,32 +537,46 @@ class _State:
             self.kappa_estimate = self.residual / self.information
             self.conditional_kappa = kappa_upper_bound(self.residual, self.information, self.spread, DISPERSION_Z)
         if self.arm_information > 0:
-            noise = kappa_upper_bound(self.arm_residual, self.arm_information, self.arm_spread, DISPERSION_Z,
-                                      cap=math.inf)
+            noise = arm_noise_bound(self.arm_residual, self.arm_information, self.arm_spread, self.arm_empirical,
+                                    DISPERSION_Z)
+            self.arm_noise = noise
             n_c, n_b = self.totals[0], self.totals[2]
-            if n_c > 0 and n_b > 0:
+            self.arm_overdispersed = overdispersed(self.arm_residual, self.arm_spread[0]) \
+                or overdispersed(self.arm_excess[0], self.arm_null_spread[0]) \
+                or overdispersed(self.arm_excess[1], self.arm_null_spread[1])
+            if n_c > 0 and n_b > 0 and noise < math.inf:
                 share = n_c / (n_c + n_b)
-                self.arm_kappa = min(1.0, arms_kappa(noise, share))
+                if self.arm_overdispersed:
+                    converted = arms_kappa_conservative(noise, share)
+                else:
+                    converted = max(arms_kappa(noise, share), arms_kappa_equal_windows(noise, share))
+                self.arm_kappa = min(1.0, converted)
         self.kappa = min(self.conditional_kappa, self.arm_kappa)
 
         if self.design.dispersion and self.errors > 0:
             self.phi = 1.0 + self.kappa * (self.squared_errors / self.errors - 1.0)
 
-    def _add_arm(self, requests, errors, requests_before, errors_before):
+    def _add_arm(self, arm, requests, errors, requests_before, errors_before):
         """One arm's window against that arm's own rate of the earlier windows (no shared term cancels here)."""
         if requests <= 0 or errors_before <= 0 or requests_before <= 0:
             return
         rate = errors_before / requests_before
         mean = requests * rate
-        variance = mean * (1.0 - rate)
+        variance = mean * (1.0 - rate) * (1.0 + requests / requests_before)
         if not variance > 0:
             return
         deviation = errors - mean
-        self.arm_residual += deviation * deviation - variance
+        excess = deviation * deviation - variance
+        self.arm_residual += excess
+        self.arm_excess[arm] += excess
         self.arm_information += mean * mean
+        self.arm_empirical[0] += excess * excess
+        self.arm_empirical[1] -= excess * (mean * mean)
+        self.arm_empirical[2] += (mean * mean) * (mean * mean)
         spread = variance * (2.0 * variance + 1.0 - 6.0 * rate * (1.0 - rate))
         multiplier = mean * mean / variance
         self.arm_spread[0] += spread
+        self.arm_null_spread[arm] += spread
         self.arm_spread[1] += spread * multiplier
         self.arm_spread[2] += spread * multiplier * multiplier
 
@@ -535,6 +648,8 @@ def _evidence(state, log_mixture):
         'dispersion_kappa': state.kappa,
         'dispersion_kappa_split': state.conditional_kappa,
         'dispersion_kappa_arms': state.arm_kappa,
+        'dispersion_arm_noise': _finite_or_none(state.arm_noise),
+        'dispersion_arms_overdispersed': state.arm_overdispersed,
         'dispersion_kappa_estimate': _finite_or_none(state.kappa_estimate),
         'dispersion_factor': state.phi,
         'rate_floor': design.rate_floor,

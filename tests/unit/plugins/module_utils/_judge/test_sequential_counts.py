@@ -11,11 +11,19 @@ from hypothesis import strategies as st
 
 from ansible_collections.canary.release.plugins.module_utils._judge.counter_windows import CountWindow
 from ansible_collections.canary.release.plugins.module_utils._judge.sequential_counts import (
+    NORMAL_NODES,
+    NORMAL_WEIGHTS,
+    OVERDISPERSION_Z,
     CountsDesign,
     CountsTestError,
+    arm_noise_bound,
+    arms_kappa,
+    arms_kappa_conservative,
+    arms_kappa_equal_windows,
     canary_rate_upper_bound,
     evaluate_counts,
     kappa_upper_bound,
+    overdispersed,
     log_sum_exp,
     restart_log_weights,
     rate_bound_log_e,
@@ -322,17 +330,139 @@ def clean_baseline_cells(rng, windows, canary_requests, baseline_requests, canar
 def test_clean_baseline_is_judged_on_the_canary_own_noise():
     # 10 canary req/s failing 5 % against a baseline 3x its size with no error at all, 15-s windows. The split of
     # errors says nothing about noise (the baseline has none), so the arms' own windows bound it: the canary's
-    # steady counts give a small kappa after three windows, and the fail comes within four (60 s of data).
+    # steady counts show no over-dispersion, the bound is converted exactly, and the fail comes in the third window
+    # (45 s of data).
     cells = clean_baseline_cells(random.Random(3), 8, 150, 450, 0.05)
     result = evaluate_counts(cells, CountsDesign())
     evidence = result.evidence
-    assert result.decision == 'fail' and result.decided_at <= 60.0, evidence
+    assert result.decision == 'fail' and result.decided_at <= 45.0, evidence
+    assert evidence['dispersion_arms_overdispersed'] is False
     assert evidence['baseline_errors'] == 0 and evidence['dispersion_kappa_split'] == 1.0
     assert evidence['dispersion_kappa'] == evidence['dispersion_kappa_arms'] < 0.2
     # Before any window informs a bound, a window counts as one error: the first window alone cannot fail.
     first = evaluate_counts(cells[:1], CountsDesign())
     assert first.decision is None and first.evidence['dispersion_kappa'] == 1.0
     assert first.evidence['dispersion_factor'] == pytest.approx(cells[0].canary_errors)
+
+
+def size_biased_kappa(factors, share):
+    """``E[lam**2 * (t - share)**2] / (E[lam**2] * share*(1-share))`` over independent arm factors drawn from the
+    discrete law ``factors`` (``(value, probability), ...``), written out from the definition."""
+    top = bottom = 0.0
+    for canary, p_c in factors:
+        for baseline, p_b in factors:
+            lam = share * canary + (1.0 - share) * baseline
+            t = share * canary / lam
+            top += p_c * p_b * lam * lam * (t - share) ** 2
+            bottom += p_c * p_b * lam * lam
+    return top / (bottom * share * (1.0 - share))
+
+
+@pytest.mark.parametrize('spread', [0.1, 0.5, 0.9])
+@pytest.mark.parametrize('share', [0.05, 0.25, 0.5, 0.8])
+def test_arms_kappa_is_the_size_biased_kappa_for_any_factor_law(spread, share):
+    # Two-point factors 1 -/+ spread (mean 1, relative variance spread**2) and a skewed three-point law: the closed
+    # form holds for any mean-one law with that variance, not only log-normal.
+    two_point = ((1.0 - spread, 0.5), (1.0 + spread, 0.5))
+    assert arms_kappa(spread * spread, share) == pytest.approx(size_biased_kappa(two_point, share), rel=1e-12)
+    skewed = ((0.5, 0.5), (1.0, 0.3), (1.0 + 0.5 * 0.5 / 0.2, 0.2))
+    variance = sum(p * (value - 1.0) ** 2 for value, p in skewed)
+    assert sum(p * value for value, p in skewed) == pytest.approx(1.0)
+    assert arms_kappa(variance, share) == pytest.approx(size_biased_kappa(skewed, share), rel=1e-12)
+
+
+def test_arms_kappa_limits():
+    assert arms_kappa(0.0, 0.3) == 0.0
+    # First order 2 * tau**2 * share * (1 - share), like the conservative conversion.
+    assert arms_kappa(1e-6, 0.3) == pytest.approx(2e-6 * 0.21, rel=1e-5)
+    assert arms_kappa_conservative(1e-6, 0.3) == pytest.approx(2e-6 * 0.21, rel=1e-5)
+    # Bounded however large the noise: 2*v/(share**2 + (1-share)**2), 1 at an even split.
+    assert arms_kappa(1e12, 0.5) == pytest.approx(1.0, rel=1e-9)
+    assert arms_kappa(1e12, 0.05) == pytest.approx(2 * 0.0475 / (0.0025 + 0.9025), rel=1e-9)
+    for noise in (0.01, 0.3, 1.0, 10.0):
+        assert arms_kappa(noise, 0.25) < arms_kappa_conservative(noise, 0.25)
+
+
+def test_normal_quadrature_moments():
+    assert sum(NORMAL_WEIGHTS) == pytest.approx(1.0, abs=1e-14)
+    assert sum(w * x for w, x in zip(NORMAL_WEIGHTS, NORMAL_NODES)) == pytest.approx(0.0, abs=1e-14)
+    assert sum(w * x * x for w, x in zip(NORMAL_WEIGHTS, NORMAL_NODES)) == pytest.approx(1.0, abs=1e-12)
+    assert sum(w * x ** 4 for w, x in zip(NORMAL_WEIGHTS, NORMAL_NODES)) == pytest.approx(3.0, abs=1e-10)
+
+
+@pytest.mark.parametrize('noise', [0.05, 0.284, 1.718, 10.0])
+@pytest.mark.parametrize('share', [0.05, 0.25, 0.5])
+def test_arms_kappa_equal_windows_against_a_fine_riemann_sum(noise, share):
+    # Var(t)/(tb*(1-tb)) with t the canary share of errors under log-normal factors: a plain midpoint sum over the
+    # log ratio D ~ N(0, 2*ln(1 + noise)) on 40,001 points, independent of the module's quadrature.
+    sd = math.sqrt(2.0 * math.log1p(noise))
+    points, low, high = 40001, -12.0, 12.0
+    step = (high - low) / points
+    first = second = mass = 0.0
+    for index in range(points):
+        z = low + (index + 0.5) * step
+        density = math.exp(-0.5 * z * z) * step / math.sqrt(2.0 * math.pi)
+        t = share * math.exp(sd * z) / (share * math.exp(sd * z) + 1.0 - share)
+        mass += density
+        first += density * t
+        second += density * t * t
+    mean = first / mass
+    expected = (second / mass - mean * mean) / (mean * (1.0 - mean))
+    assert arms_kappa_equal_windows(noise, share) == pytest.approx(expected, rel=1e-7)
+
+
+def test_arms_kappa_equal_windows_is_larger_at_small_shares_and_smaller_at_even_ones():
+    # Why the judge takes the larger of the two exact conversions: at a 5 % share the size-biased kappa says
+    # little however noisy the arms, while windows of equal counts still carry the canary's own wobble.
+    assert arms_kappa_equal_windows(1.718, 0.05) > 2.0 * arms_kappa(1.718, 0.05)
+    assert arms_kappa_equal_windows(1.718, 0.5) < arms_kappa(1.718, 0.5)
+    assert arms_kappa_equal_windows(1e-6, 0.3) == pytest.approx(arms_kappa(1e-6, 0.3), rel=1e-4)
+
+
+def test_overdispersed_is_a_one_sided_z_test():
+    assert OVERDISPERSION_Z == pytest.approx(1.6448536, rel=1e-6)
+    assert overdispersed(1.65 * 2.0, 4.0)
+    assert not overdispersed(1.64 * 2.0, 4.0)
+    assert not overdispersed(-5.0, 4.0)
+
+
+def test_arm_noise_bound_widens_with_scatter_never_narrows():
+    residual, information, spread = 2.0, 10.0, (4.0, 6.0, 9.0)
+    model = kappa_upper_bound(residual, information, spread, 0.84, cap=math.inf)
+    # Calm scatter: the model-based bound stands.
+    assert arm_noise_bound(residual, information, spread, (0.1, -0.1, 1.0), 0.84) == model
+    # One window far out (heavy tails): the sandwich bound is the larger one.
+    wide = arm_noise_bound(residual, information, spread, (400.0, -60.0, 30.0), 0.84)
+    assert wide > model
+    assert wide == kappa_upper_bound(residual, information, (400.0, -60.0, 30.0), 0.84, cap=math.inf)
+
+
+def test_arm_noise_estimate_unbiased_for_binomial_windows():
+    # The window's binomial variance counts the error of the earlier windows' rate (1 + n/N): without it a calm arm
+    # looks over-dispersed in its first windows. Over many clean-baseline releases the excess averages about 0.
+    rng = random.Random(8)
+    flagged = 0
+    for _release in range(200):
+        cells = clean_baseline_cells(rng, 3, 150, 450, 0.05)
+        flagged += evaluate_counts(cells, CountsDesign()).evidence['dispersion_arms_overdispersed']
+    # A one-sided 95 % test: about 5 % of calm releases are flagged (with v = m*(1-r) alone it was about 25 %).
+    assert flagged <= 20
+
+
+def test_noisy_arms_hand_the_judgement_to_the_split():
+    # Each arm's rate wobbles by log-sd 1 from window to window: the test for over-dispersion sees it and the arms'
+    # bound is converted conservatively (1 at this noise), so the split's own bound tempers the evidence.
+    rng = random.Random(4)
+    cells = []
+    for index in range(12):
+        canary_rate = 0.01 * math.exp(rng.gauss(-0.5, 1.0))
+        baseline_rate = 0.01 * math.exp(rng.gauss(-0.5, 1.0))
+        cells.append(CountWindow(float(index + 1), 750.0, float(sum(rng.random() < canary_rate for _r in range(750))),
+                                 750.0, float(sum(rng.random() < baseline_rate for _r in range(750)))))
+    evidence = evaluate_counts(cells, CountsDesign(rate_floor=0.0), min_end=float('inf')).evidence
+    assert evidence['dispersion_arms_overdispersed'] is True
+    assert evidence['dispersion_kappa_arms'] == 1.0
+    assert evidence['dispersion_kappa'] == evidence['dispersion_kappa_split']
 
 
 def test_shared_noise_leaves_the_split_bound_in_charge():
@@ -345,6 +475,7 @@ def test_shared_noise_leaves_the_split_bound_in_charge():
         cells.append(CountWindow(float(index + 1), 400.0, float(sum(rng.random() < rate for _r in range(400))),
                                  400.0, float(sum(rng.random() < rate for _r in range(400)))))
     evidence = evaluate_counts(cells, CountsDesign(rate_floor=0.0)).evidence
+    assert evidence['dispersion_arms_overdispersed'] is True
     assert evidence['dispersion_kappa_arms'] == 1.0 > evidence['dispersion_kappa_split']
     assert evidence['dispersion_kappa'] == evidence['dispersion_kappa_split']
 

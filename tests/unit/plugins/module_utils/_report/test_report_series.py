@@ -201,12 +201,15 @@ def zone_counter(zone, rate, until=60.0, gap=None):
 def test_the_report_counts_exactly_what_the_judge_counted(options):
     # Zone b exists on the canary only (a stratum the judge cannot compare), and zone a's canary misses 15 s of
     # scrapes: with max_gap 12 s that increase is dropped. The report's totals must be the judge's evidence totals.
+    # The canary fails as often as its baseline (1 %), so the judge reads every window (a decision would stop
+    # its evidence at the deciding window: a steady 10 % canary fails in the second 20 s window).
     canary = {'requests': [zone_counter('a', 10, gap=(20, 40)), zone_counter('b', 10)],
-              'errors': [zone_counter('a', 1, gap=(20, 40)), zone_counter('b', 2)]}
+              'errors': [zone_counter('a', 0.1, gap=(20, 40)), zone_counter('b', 0.1)]}
     baseline = {'requests': [zone_counter('a', 40)], 'errors': [zone_counter('a', 0.4)]}
     metric = dict({'name': 'errors', 'kind': 'errors'}, **options)
     verdict = judge([dict(metric, canary=canary, baseline=baseline)], T0, T0 + 60, window=20.0)
     evidence = verdict['metrics'][0]['evidence']
+    assert verdict['metrics'][0]['status'] == 'continue', verdict
     table = window_table(define_metric(metric), canary, baseline, T0, T0 + 60, 20)
     assert table['totals']['canary']['requests'] == evidence['canary_requests']
     assert table['totals']['canary']['errors'] == evidence['canary_errors']
