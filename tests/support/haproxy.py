@@ -48,6 +48,7 @@ class HaproxyServer(ChildServer):
         self.threads = threads
         self.directory = tempfile.mkdtemp(prefix='canary-haproxy-')
         self.config = os.path.join(self.directory, 'haproxy.cfg')
+        self.stderr_path = os.path.join(self.directory, 'haproxy.stderr')
         self.admin_socket = os.path.join(self.directory, 'admin.sock')
         self.operator_socket = os.path.join(self.directory, 'operator.sock')
         ports = free_ports(len(self.backends) + 2)
@@ -125,8 +126,11 @@ class HaproxyServer(ChildServer):
         rc, output = self.check()
         if rc != 0:
             raise HaproxyError('haproxy -c failed:\n' + output)
-        self.process = subprocess.Popen([self.haproxy, '-W', '-db', '-f', self.config], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # stderr to a file, not a pipe: nobody reads a pipe while HAProxy runs, and once its 64 KiB fill with the
+        # notices of many reloads the master blocks on the write and starts no new worker
+        with open(self.stderr_path, 'ab') as stderr:
+            self.process = subprocess.Popen([self.haproxy, '-W', '-db', '-f', self.config], stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=stderr)
         self._wait_for_ports(timeout)
         return self
 
@@ -135,7 +139,8 @@ class HaproxyServer(ChildServer):
         pending = [self.port, self.stats_port] + list(self.backend_ports.values())
         while pending:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode('utf-8', 'replace')
+                with open(self.stderr_path, 'rb') as log:
+                    error = log.read().decode('utf-8', 'replace')
                 self.process = None
                 raise HaproxyError('haproxy exited at start: %s' % error)
             if time.monotonic() > deadline:

@@ -229,10 +229,10 @@ def conclude_batch(service, version, batch, results, hosts, previous_version=Non
     mine = [result for result in results if result.get('batch') == batch]
     failed = [result for result in mine if result.get('state') not in DONE_STATES]
     # hosts of this play an earlier run promoted (a slice of a sliced promotion counts its own hosts only)
-    earlier = [host for host in recorded_done or [] if host in hosts
-               and host not in set(result['host'] for result in results)]
+    reported = set(result['host'] for result in results)
+    earlier = [host for host in recorded_done or [] if host in hosts and host not in reported]
     done = earlier + [result['host'] for result in results if result.get('state') in DONE_STATES]
-    seen = set(result['host'] for result in results) | set(earlier)
+    seen = reported | set(earlier)
     pending = [host for host in hosts if host not in seen]
     tolerated = bool(failed) and len(failed) * 100.0 <= float(max_fail_percentage) * len(mine)
     if not failed or tolerated:
