@@ -10,13 +10,14 @@ weights are read back with ``show servers state`` independently of the module.
 import os
 import shutil
 import time
+import warnings
 
 import pytest
 
 from ansible_collections.canary.release.plugins.module_utils._haproxy.haproxy_config import parse_backend
 from ansible_collections.canary.release.plugins.module_utils._haproxy.haproxy_traffic import set_backend_weights
 from examples.local.load import Load
-from tests.support.haproxy import HaproxyServer, find_haproxy
+from tests.support.haproxy import HaproxyError, HaproxyServer, find_haproxy
 from tests.support.playbook import run_playbook
 
 pytestmark = [
@@ -66,7 +67,15 @@ def haproxy(shared):
     """The shared HAProxy, back at the original file and weights (a reload loads the file)."""
     if shared.read().decode() != shared.original or shared.weights() != ORIGINAL_WEIGHTS:
         shared.write(shared.original)
-        shared.reload()
+        try:
+            shared.reload()
+        except HaproxyError as error:
+            # Seen twice in a full integration run, never alone: after the 50 changes under load the master started
+            # no new worker within 10 s. The reset is the fixture's, not the module's (which changes weights
+            # without a reload): start the shared HAProxy again from the original file, and say so.
+            warnings.warn('shared HAProxy restarted, its reload failed: %s' % error)
+            shared.stop()
+            shared.start(shared.original)
     assert shared.weights() == ORIGINAL_WEIGHTS
     return shared
 

@@ -166,7 +166,15 @@ class HaproxyServer(ChildServer):
                 except OSError:
                     pass
             time.sleep(0.05)
-        raise HaproxyError('no new haproxy worker within %s s' % timeout)
+        raise HaproxyError('no new haproxy worker within %s s; haproxy said: %s' % (timeout, self.stderr_tail()))
+
+    def stderr_tail(self, lines=8):
+        """The last lines HAProxy wrote to its stderr (its notices, warnings and alerts)."""
+        try:
+            with open(self.stderr_path, 'rb') as log:
+                return ' | '.join(log.read().decode('utf-8', 'replace').splitlines()[-lines:])
+        except OSError as error:
+            return '(no stderr: %s)' % error
 
     def worker_pids(self):
         return child_pids(self.process.pid) if self.running else set()
