@@ -86,6 +86,8 @@ def test_panels_show_the_release(release):
                   'Requests slower than $le s per $window window, canary vs baseline'):
         canary, baseline = [float(last(stack, expr, at, window=window)[0]['value'][1])
                             for panel, expr in QUERIES if panel == title]
-        assert canary > baseline > 0, (title, canary, baseline)
+        # the baseline's own rate may be 0 in a short sample (a CI run saw 0 errors of its requests): the comparison
+        # is what the panel is for
+        assert canary > baseline >= 0, (title, canary, baseline)
     tracks = sorted(s['metric']['track'] for s in last(stack, found['Requests per second per track'], at, window=window))
     assert tracks == ['baseline', 'canary', 'stable']
