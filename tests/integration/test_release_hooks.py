@@ -79,7 +79,8 @@ def test_hooks_that_pass_are_recorded_in_order_and_the_release_is_promoted(stack
     marks = [texts.index('sample 3: hook %s %s (%s)' % (name, word, hooks['rollout_%s_tasks' % name]))
              for name in names for word in ('started', 'ok')]
     assert marks == sorted(marks), texts
-    first_step = texts.index('sample 3: step 0 at 100 %')
+    # a step without analysis, pause or gate is recorded once, with its verdict (one engine turn)
+    first_step = texts.index('sample 3: step 0 at 100 %, verdict watched: no analysis at this step; held 0 s')
     promoted = [index for index, text in enumerate(texts) if text.startswith('sample 3: promoted')][0]
     assert marks[1] < first_step and marks[2] > first_step and marks[3] < promoted < marks[4], texts
     # the audit trail: the step and the promotion say who decided (here the engine: its pause, the plan)

@@ -127,18 +127,20 @@ _JUDGE_PREFIX = re.compile(r'^(pass|fail|inconclusive|continue): ')
 _WATCH = frozenset([(WATCHING, ANALYSE), (WATCHING, WAIT)])
 _NEXT = frozenset([(STEP_DONE, TRAFFIC), (COMPLETE, PROMOTE)])
 _ROLLBACK = frozenset([(FAILED, ROLLBACK)])
+# a step without analysis, pause or approval gate is done when its weight is set (see _instant)
+_DONE_AT_ONCE = _NEXT
 
 TRANSITIONS = {
     (NEW, BEGUN): frozenset([(NEW, DEPLOY)]),
     (NEW, DEPLOYED): frozenset([(NEW, TRAFFIC)]),
-    (NEW, TRAFFIC_SET): _WATCH,
+    (NEW, TRAFFIC_SET): _WATCH | _DONE_AT_ONCE,
     (WATCHING, BEGUN): frozenset([(WATCHING, TRAFFIC)]),
-    (WATCHING, TRAFFIC_SET): _WATCH,
+    (WATCHING, TRAFFIC_SET): _WATCH | _DONE_AT_ONCE,
     (WATCHING, JUDGED): _NEXT | _ROLLBACK | frozenset([(WATCHING, ANALYSE), (S_AWAITING, APPROVE),
                                                        (S_INCONCLUSIVE, APPROVE)]),
     (WATCHING, WAITED): _NEXT | frozenset([(S_AWAITING, APPROVE)]),
     (STEP_DONE, BEGUN): frozenset([(STEP_DONE, TRAFFIC)]),
-    (STEP_DONE, TRAFFIC_SET): _WATCH,
+    (STEP_DONE, TRAFFIC_SET): _WATCH | _DONE_AT_ONCE,
     (COMPLETE, BEGUN): frozenset([(COMPLETE, PROMOTE)]),
     (S_AWAITING, BEGUN): frozenset([(S_AWAITING, TRAFFIC)]),
     (S_AWAITING, TRAFFIC_SET): _NEXT | _ROLLBACK | frozenset([(S_AWAITING, APPROVE)]),
@@ -178,7 +180,7 @@ def _check_mode_transitions():
             if action in (APPROVE, ROLLBACK):
                 extra.setdefault((state, event), set()).update([(after, TRAFFIC), (after, PROMOTE)])
     for state in HELD_STATES + (FAILED,):
-        extra.setdefault((state, TRAFFIC_SET), set()).update(_WATCH)
+        extra.setdefault((state, TRAFFIC_SET), set()).update(_WATCH | _NEXT)
     return dict((key, frozenset(value) | TRANSITIONS.get(key, frozenset())) for key, value in extra.items())
 
 
@@ -533,6 +535,9 @@ def _traffic_set(walk, state, event):
     decision_reason = '%s (rollout_approval=%s)' % (decision_verdict, walk.approval) if walk.approval else None
     if walk.approval and step == current and _replay(walk, state, event, step, decision_verdict, decision_reason):
         return walk.after_verdict(step)
+    if state in (STEP_DONE, COMPLETE) and step == current and _instant(walk, step) \
+            and record.get('weight') is not None and abs(weight - record['weight']) <= WEIGHT_TOLERANCE:
+        return walk.after_verdict(step)  # a replay of the traffic_set that did the step
     expected = _expected_step(walk, state)
     if step not in expected:
         raise EngineError('%s: traffic_set for step %d does not apply: the rollout is %s %s (%s)%s'
@@ -545,8 +550,20 @@ def _traffic_set(walk, state, event):
             return walk.after_verdict(step)
         if state == S_AWAITING:
             return walk.after_verdict(step)
+    if _instant(walk, step):
+        walk.record_step(step, weight, *_held_for_pause(walk, step))
+        return walk.after_verdict(step)
     walk.record_step(step, weight, None, None, actor(ENGINE, 'plan', 'step %d of the plan' % step))
     return walk.watch(step)
+
+
+def _instant(walk, step):
+    """True for a step without analysis, pause or approval gate: it is done as soon as its weight is set, so the
+    traffic_set that reports the weight records its verdict (``watched``) too - one engine turn and one event for
+    the step instead of a step start, a wait of 0 s and a verdict. (A gated step still takes its wait: a gate's
+    decision is recorded only when the held step's weight is re-applied, see :func:`_traffic_set`.)"""
+    planned = walk.planned(step)
+    return not planned['analysis'] and planned['pause'] <= 0 and not planned['approval']
 
 
 def _expected_step(walk, state):
@@ -611,11 +628,15 @@ def _judged(walk, state, event):
 def _waited(walk, state, event):
     """A step without analysis held for its pause: ``watched`` (or ``awaiting_approval`` at an approval gate)."""
     step = _event_step(walk, event)
-    planned = walk.planned(step)
-    if planned['analysis']:
+    if walk.planned(step)['analysis']:
         raise EngineError('%s: waited for step %d, which is judged (report judged)' % (prefix(walk.record), step))
-    return _record_verdict(walk, state, event, step, WATCHED, 'no analysis at this step; held %d s'
-                           % planned['pause'], actor(ENGINE, 'pause', 'no analysis at this step'))
+    return _record_verdict(walk, state, event, step, *_held_for_pause(walk, step))
+
+
+def _held_for_pause(walk, step):
+    """``(verdict, reason, by)`` of a step without analysis that was held for its pause."""
+    return (WATCHED, 'no analysis at this step; held %d s' % walk.planned(step)['pause'],
+            actor(ENGINE, 'pause', 'no analysis at this step'))
 
 
 def _record_verdict(walk, state, event, step, verdict, reason, by):

@@ -17,6 +17,8 @@ GATED_END = build_plan([{'weight': 10}, {'weight': 100, 'analysis': True, 'appro
 UNJUDGED = build_plan([{'weight': 10, 'approval': True}, {'weight': 100}], analysis=False, pause=30)
 # no analysis, no gate: only with the opt-out (promote on timer)
 QUIET = build_plan([{'weight': 10}, {'weight': 100}], analysis=False, pause=30, require_pass=False)
+# no analysis, no pause, no gate: each step is done as soon as its weight is set
+INSTANT = build_plan([{'weight': 10}, {'weight': 100}], analysis=False, pause=0, require_pass=False)
 
 
 def fresh():
@@ -80,9 +82,15 @@ CASES = [
     (fresh, PLAN, {'kind': 'deployed'}, '', 'new', 'new', 'traffic'),
     (fresh, PLAN, traffic(0, 10), '', 'new', 'watching', 'analyse'),
     (fresh, QUIET, traffic(0, 10), '', 'new', 'watching', 'wait'),
+    (fresh, INSTANT, traffic(0, 10), '', 'new', 'step_done', 'traffic'),
+    (fresh, build_plan([{'weight': 100, 'pause': 0}], analysis=False, require_pass=False), traffic(0, 100), '', 'new',
+     'complete', 'promote'),
     (watching, PLAN, BEGUN, '', 'watching', 'watching', 'traffic'),
     (watching, PLAN, traffic(0, 10), '', 'watching', 'watching', 'analyse'),
     (lambda: watching(2, 100.0), PLAN, traffic(2, 100), '', 'watching', 'watching', 'wait'),
+    # a step without pause left watching by an earlier version of the engine (which waited 0 s)
+    (watching, INSTANT, traffic(0, 10), '', 'watching', 'step_done', 'traffic'),
+    (lambda: watching(1, 100.0), INSTANT, traffic(1, 100), '', 'watching', 'complete', 'promote'),
     (watching, PLAN, judged(0, 'pass'), '', 'watching', 'step_done', 'traffic'),
     (watching, PLAN, judged(0, 'continue'), '', 'watching', 'watching', 'analyse'),
     (watching, TIMER, judged(0, 'continue'), '', 'watching', 'step_done', 'traffic'),
@@ -98,6 +106,9 @@ CASES = [
     (step_done, PLAN, BEGUN, '', 'step_done', 'step_done', 'traffic'),
     (step_done, PLAN, traffic(1, 50), '', 'step_done', 'watching', 'analyse'),
     (step_done, QUIET, traffic(1, 100), '', 'step_done', 'watching', 'wait'),
+    (step_done, build_plan([{'weight': 10}, {'weight': 50, 'pause': 0}, {'weight': 100}], analysis=False, pause=0,
+                           require_pass=False), traffic(1, 50), '', 'step_done', 'step_done', 'traffic'),
+    (step_done, INSTANT, traffic(1, 100), '', 'step_done', 'complete', 'promote'),
     (complete, PLAN, BEGUN, '', 'complete', 'complete', 'promote'),
     (awaiting, PLAN, BEGUN, '', 'awaiting_approval', 'awaiting_approval', 'traffic'),
     (awaiting, PLAN, traffic(1, 50), '', 'awaiting_approval', 'awaiting_approval', 'approve'),
@@ -233,6 +244,30 @@ def test_undecided_with_data_is_watched_with_the_opt_out_and_a_gate_waits():
     assert waited['write']['reason'] == "the step's approval gate: no analysis at this step; held 30 s"
     quiet = engine.transition(watching(), QUIET, {'kind': 'waited', 'step': 0}, NOW + 30)
     assert quiet['write']['reason'] == 'no analysis at this step; held 30 s'
+
+
+def test_a_step_without_analysis_pause_or_gate_is_done_in_one_turn():
+    result = engine.transition(fresh(), INSTANT, traffic(0, 10), NOW + 30)
+    assert result['write'] == {'operation': 'step', 'step': 0, 'weight': 10.0, 'verdict': 'watched',
+                               'reason': 'no analysis at this step; held 0 s',
+                               'by': {'kind': 'engine', 'name': 'pause', 'reason': 'no analysis at this step'}}
+    assert result['message'] == 'sample 3: step 0 at 10 %, verdict watched: no analysis at this step; held 0 s'
+    assert [event['message'] for event in result['record']['events'][1:]] == [result['message']]  # one event
+    assert result['record']['steps'][0]['started_at'] == result['record']['steps'][0]['at']
+    assert result['action'] == {'kind': 'traffic', 'step': 1, 'weight': 100.0, 'label': 'sample 3: step 1 at 100 %'}
+    # reported again (a replay): nothing written, the same action
+    again = engine.transition(result['record'], INSTANT, traffic(0, 10), NOW + 40)
+    assert again['write'] is None and again['action'] == result['action']
+    last = engine.transition(result['record'], INSTANT, traffic(1, 100), NOW + 40)
+    assert last['action']['kind'] == 'promote' and last['write']['verdict'] == 'watched'
+    assert engine.transition(last['record'], INSTANT, traffic(1, 100), NOW + 50)['write'] is None
+    # a wrong weight is still refused, and a step with a pause, an analysis or a gate still takes its turns
+    with pytest.raises(engine.EngineError, match='reports 50 %'):
+        engine.transition(result['record'], INSTANT, traffic(1, 50), NOW + 40)
+    assert engine.transition(fresh(), QUIET, traffic(0, 10), NOW)['action']['kind'] == 'wait'
+    gated = build_plan([{'weight': 10, 'approval': True}, {'weight': 100}], analysis=False, pause=0)
+    assert engine.transition(fresh(), gated, traffic(0, 10), NOW)['action'] == {
+        'kind': 'wait', 'step': 0, 'seconds': 0, 'label': 'sample 3: step 0 at 10 %'}
 
 
 def test_inconclusive_holds_with_the_judges_reason_and_a_held_run_pauses():
