@@ -35,7 +35,17 @@ author:
   - canary.release maintainers (@canary-release)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    description: On a local connection without C(become) or a task C(environment) (the controller's own record, the
+      rollout role's default), the action plugin performs the request in the worker process - the same code, result
+      and files, without the start-up of a module run. Otherwise the module runs on the host.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     description: Reports what would change (the would-be record in RV(record)) and writes nothing, not even the
@@ -709,156 +719,24 @@ finish:
 '''
 
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.canary.release.plugins.module_utils._rollout.engine import EngineError, hold_mode_for
-from ansible_collections.canary.release.plugins.module_utils._rollout.plan import (
-    REQUIRE_PASS,
-    PlanError,
-    build_plan,
-    check_plan,
-    describe_plan,
+from ansible_collections.canary.release.plugins.module_utils._rollout.operation import (
+    ARGUMENT_SPEC,
+    REQUIRED_IF,
+    OperationFailed,
+    perform,
 )
-from ansible_collections.canary.release.plugins.module_utils._rollout.record import who
-from ansible_collections.canary.release.plugins.module_utils._rollout.state import (
-    LockHeldError,
-    StateError,
-    VersionConflictError,
-    add_event,
-    advance,
-    begin,
-    finish,
-    hook,
-    read,
-    record_step,
-)
-
-
-def _record_text(record):
-    return '' if record is None else json.dumps(record, indent=2, sort_keys=True) + '\n'
-
-
-def run(module):
-    params = module.params
-    operation = params['operation']
-    if operation == 'plan':
-        plan = build_plan(params['steps'], pause=params['pause'], analysis=params['analysis'],
-                          require_pass=params['require_pass'], max_duration=params['max_duration'],
-                          steps_order=params['steps_order'], preset=params['preset'])
-        warnings = ['rollout of %s: %s' % (params['service'], warning) for warning in plan['warnings']]
-        return {'changed': False, 'plan': plan, 'warnings': warnings,
-                'message': '%s: %s' % (params['service'], describe_plan(plan))}
-    where = dict(state_dir=params['state_dir'], service=params['service'])
-    try:
-        by = who(params['by'])
-    except ValueError as error:
-        module.fail_json(msg='by: %s' % error)
-    if operation == 'read':
-        return read(stale_after=params['lock_stale_after'], **where)
-    if operation == 'event':
-        if not isinstance(params['event'], str):
-            module.fail_json(msg='event must be the event text (a string) with operation=event')
-        return add_event(message=params['event'], version=params['version'], run_id=params['run_id'],
-                         check_mode=module.check_mode, by=by, hosts=params['hosts'], **where)
-    holder = dict(run_id=params['run_id'], owner=params['owner'], break_lock=params['break_lock'],
-                  stale_after=params['lock_stale_after'], check_mode=module.check_mode)
-    holder.update(where)
-    if operation == 'advance':
-        if not isinstance(params['event'], dict):
-            module.fail_json(msg='event must be a dict with kind (begun, deployed, traffic_set, judged, waited, '
-                                 'decided or held) with operation=advance, got %r' % (params['event'],))
-        return advance(version=params['version'], plan=check_plan(params['plan']), event=params['event'],
-                       approval=params['approval'], hold_mode=hold_mode_for(params['approval_mode'], params['awx']),
-                       record=params['record'] if module.check_mode else None, by=by, **holder)
-    if operation == 'hook':
-        return hook(version=params['version'], point=params['hook'], status=params['hook_status'],
-                    reason=params['reason'] or '', tasks=params['hook_tasks'],
-                    record=params['record'] if module.check_mode else None, **holder)
-    if operation == 'begin':
-        return begin(version=params['version'], previous_version=params['previous_version'], force=params['force'],
-                     replaces_run_id=params['replaces_run_id'], seed_record=params['seed_record'], **holder)
-    if operation == 'step':
-        return record_step(step=params['step'], weight=params['weight'], verdict=params['verdict'],
-                           reason=params['reason'], status=params['status'], version=params['version'], **holder)
-    return finish(status=params['status'], reason=params['reason'], version=params['version'], by=by, **holder)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            operation=dict(type='str', required=True,
-                           choices=['begin', 'step', 'event', 'finish', 'read', 'plan', 'advance', 'hook']),
-            service=dict(type='str', required=True),
-            state_dir=dict(type='path'),
-            version=dict(type='str'),
-            previous_version=dict(type='str'),
-            run_id=dict(type='str'),
-            replaces_run_id=dict(type='str'),
-            seed_record=dict(type='dict'),
-            force=dict(type='bool', default=False),
-            break_lock=dict(type='bool', default=False),
-            lock_stale_after=dict(type='int', default=0),
-            owner=dict(type='dict', options=dict(
-                pid=dict(type='int'),
-                host=dict(type='str'),
-                boot_id=dict(type='str'),
-                pid_start=dict(type='str'),
-            )),
-            step=dict(type='int'),
-            weight=dict(type='float'),
-            verdict=dict(type='str'),
-            reason=dict(type='str'),
-            status=dict(type='str', choices=['running', 'paused', 'promoted', 'rolled_back', 'aborted']),
-            event=dict(type='raw'),
-            steps=dict(type='list', elements='raw'),
-            preset=dict(type='str', default=''),
-            pause=dict(type='raw', default=60),
-            analysis=dict(type='bool', default=True),
-            require_pass=dict(type='bool', default=REQUIRE_PASS, no_log=False),
-            max_duration=dict(type='str', default='30m'),
-            steps_order=dict(type='str', choices=['increasing', 'any'], default='increasing'),
-            plan=dict(type='dict'),
-            approval=dict(type='str', choices=['', 'approve', 'reject'], default=''),
-            approval_mode=dict(type='str', choices=['auto', 'prompt', 'end'], default='auto'),
-            awx=dict(type='bool', default=False),
-            record=dict(type='dict'),
-            hook=dict(type='str', choices=['before_canary', 'before_promote', 'after_promote', 'after_rollback']),
-            hook_status=dict(type='str', choices=['start', 'ok', 'failed']),
-            hook_tasks=dict(type='str', default=''),
-            by=dict(type='dict', default={}),
-            hosts=dict(type='list', elements='dict'),
-        ),
-        required_if=[
-            ('operation', 'begin', ('version',)),
-            ('operation', 'step', ('step',)),
-            ('operation', 'event', ('event',)),
-            ('operation', 'finish', ('status',)),
-            ('operation', 'advance', ('version', 'run_id', 'plan', 'event')),
-            ('operation', 'hook', ('hook', 'hook_status')),
-        ],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
     try:
-        result = run(module)
-    except PlanError as error:
-        module.fail_json(msg='rollout of %s: %s' % (module.params['service'], error), problems=error.problems)
-    except EngineError as error:
-        module.fail_json(msg=str(error))
-    except LockHeldError as error:
-        module.fail_json(msg=str(error), holder=error.holder)
-    except VersionConflictError as error:
-        module.fail_json(msg=str(error), record=error.record)
-    except StateError as error:
-        module.fail_json(msg=str(error))
-    except (IOError, OSError) as error:
-        module.fail_json(msg='rollout state of %s: %s' % (module.params['service'], error))
-    for warning in result.pop('warnings'):
+        result, warnings = perform(module.params, check_mode=module.check_mode, diff=module._diff)
+    except OperationFailed as error:
+        module.fail_json(msg=error.msg, **error.details)
+    for warning in warnings:
         module.warn(warning)
-    if module._diff and result['changed']:
-        result['diff'] = {'before': _record_text(result['before']), 'after': _record_text(result['record']),
-                          'before_header': result['record_path'], 'after_header': result['record_path']}
     module.exit_json(**result)
 
 
