@@ -19,6 +19,8 @@ import itertools
 import json
 import os
 import shutil
+import signal
+import threading
 
 import ansible_runner
 import jinja2.nativetypes
@@ -153,6 +155,19 @@ def run_sliced_job(workdir, project, inventory, template, extra_vars, slice_coun
         return [future.result() for future in futures]
 
 
+def run_keeping_signal_handlers(**kwargs):
+    """``ansible_runner.run(**kwargs)``. On the main thread ansible-runner replaces this process's SIGINT and SIGTERM
+    handlers with its own (they only cancel its job) and leaves them installed, so Ctrl-C no longer stopped pytest
+    after an AWX test: pytest's handlers are put back."""
+    saved = dict((number, signal.getsignal(number)) for number in (signal.SIGINT, signal.SIGTERM))
+    try:
+        return ansible_runner.run(**kwargs)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for number, handler in saved.items():
+                signal.signal(number, handler)
+
+
 def run_job(workdir, project, inventory, template, extra_vars, job_type='run', awx_vars=None):
     """One job of the job template ``template`` (``name``, ``playbook``) in a fresh private data directory."""
     job_id = next(_JOB_IDS)
@@ -179,8 +194,8 @@ def run_job(workdir, project, inventory, template, extra_vars, job_type='run', a
     if job_type == 'check':
         with open(os.path.join(private, 'env', 'cmdline'), 'w', encoding='utf-8') as handle:
             handle.write('--check')
-    runner = ansible_runner.run(private_data_dir=private, playbook=template['playbook'], inventory='hosts.json',
-                                ident=str(job_id), quiet=True)
+    runner = run_keeping_signal_handlers(private_data_dir=private, playbook=template['playbook'],
+                                         inventory='hosts.json', ident=str(job_id), quiet=True)
     events = list(runner.events)
     stats = [event for event in events if event.get('event') == 'playbook_on_stats']
     artifacts = stats[-1]['event_data'].get('artifact_data', {}) if stats else {}
