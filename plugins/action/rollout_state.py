@@ -31,8 +31,8 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
     def _runs_on_the_controller(self):
-        return (getattr(self._connection, 'transport', None) == 'local' and not self._play_context.become
-                and not any(self._task.environment or []))
+        local = getattr(self._connection, 'transport', None) == 'local'
+        return local and not self._play_context.become and not any(self._task.environment or [])
 
     def run(self, tmp=None, task_vars=None):
         if not self._runs_on_the_controller():
