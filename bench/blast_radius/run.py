@@ -62,6 +62,14 @@ def trial(bench, stack, inventory, name, version):
     return result
 
 
+def restore_fleet(stack):
+    """The stable and baseline instances back at version 1 with the fleet's error rate; their names."""
+    names = [name for track in ('stable', 'baseline') for name in stack.names(track)]
+    for name in names:
+        stack.deploy(name, '1', error_rate=STABLE_ERROR_RATE)
+    return names
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--trials', type=int, default=3, help='trials per configuration')
@@ -85,6 +93,10 @@ def main():
                         time.sleep(FLAGGER_QUIET_SECONDS)
                     result = trial(bench, stack, inventory, name, str(version))
                     result['trial'] = number + 1
+                    if result['status'] == 'promoted':
+                        # the promotion gave the stable fleet the bad version: put the stable one back, or every
+                        # later trial would compare a bad canary with a bad fleet
+                        result['fleet_restored'] = restore_fleet(stack)
                     trials.append(result)
                     print('%-20s trial %d: %s, rollback %s s after the first canary request, %s failed requests '
                           '(%s beyond the fleet rate)' % (name, number + 1, result['status'],
