@@ -35,11 +35,10 @@ class ActionModule(ActionBase):
         return local and not self._play_context.become and not any(self._task.environment or [])
 
     def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
         if not self._runs_on_the_controller():
-            result = super(ActionModule, self).run(tmp, task_vars)
             result.update(self._execute_module(module_name='canary.release.rollout_state', task_vars=task_vars))
             return result
-        result = super(ActionModule, self).run(tmp, task_vars)
         validated = ArgumentSpecValidator(ARGUMENT_SPEC, required_if=REQUIRED_IF).validate(self._task.args)
         if validated.error_messages:
             msg = validated.errors.msg

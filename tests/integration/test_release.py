@@ -277,6 +277,11 @@ def test_bad_version_is_rolled_back_automatically(stack, tmp_path):
     load_at = [index for index, name in enumerate(names) if name.endswith('Report the synthetic load')]
     traffic_at = [index for index, name in enumerate(names) if name.endswith('Report the traffic split')]
     assert load_at[0] < traffic_at[-1]  # the rollback's traffic change came after the load stopped
+    # the rollback drained the canary without checking the traffic settings again (checked before the release began)
+    judged_at = [index for index, name in enumerate(names) if name.endswith('Judge the canary against the baseline')]
+    assert judged_at and judged_at[-1] < traffic_at[-1]
+    assert [name for name in names[judged_at[-1]:] if name.endswith((' : Check the NGINX settings',
+                                                                     ' : Check the canary percent'))] == []
     with open(os.path.expanduser('~/.cache/canary-release/loadtest/sample.pid.json'), encoding='utf-8') as handle:
         load_pid = json.load(handle)['pid']
     assert not is_alive(load_pid)

@@ -127,20 +127,19 @@ _JUDGE_PREFIX = re.compile(r'^(pass|fail|inconclusive|continue): ')
 _WATCH = frozenset([(WATCHING, ANALYSE), (WATCHING, WAIT)])
 _NEXT = frozenset([(STEP_DONE, TRAFFIC), (COMPLETE, PROMOTE)])
 _ROLLBACK = frozenset([(FAILED, ROLLBACK)])
-# a step without analysis, pause or approval gate is done when its weight is set (see _instant)
-_DONE_AT_ONCE = _NEXT
 
+# After traffic_set, _NEXT: a step without analysis, pause or approval gate is done when its weight is set (_instant).
 TRANSITIONS = {
     (NEW, BEGUN): frozenset([(NEW, DEPLOY)]),
     (NEW, DEPLOYED): frozenset([(NEW, TRAFFIC)]),
-    (NEW, TRAFFIC_SET): _WATCH | _DONE_AT_ONCE,
+    (NEW, TRAFFIC_SET): _WATCH | _NEXT,
     (WATCHING, BEGUN): frozenset([(WATCHING, TRAFFIC)]),
-    (WATCHING, TRAFFIC_SET): _WATCH | _DONE_AT_ONCE,
+    (WATCHING, TRAFFIC_SET): _WATCH | _NEXT,
     (WATCHING, JUDGED): _NEXT | _ROLLBACK | frozenset([(WATCHING, ANALYSE), (S_AWAITING, APPROVE),
                                                        (S_INCONCLUSIVE, APPROVE)]),
     (WATCHING, WAITED): _NEXT | frozenset([(S_AWAITING, APPROVE)]),
     (STEP_DONE, BEGUN): frozenset([(STEP_DONE, TRAFFIC)]),
-    (STEP_DONE, TRAFFIC_SET): _WATCH | _DONE_AT_ONCE,
+    (STEP_DONE, TRAFFIC_SET): _WATCH | _NEXT,
     (COMPLETE, BEGUN): frozenset([(COMPLETE, PROMOTE)]),
     (S_AWAITING, BEGUN): frozenset([(S_AWAITING, TRAFFIC)]),
     (S_AWAITING, TRAFFIC_SET): _NEXT | _ROLLBACK | frozenset([(S_AWAITING, APPROVE)]),
