@@ -197,7 +197,9 @@ class VectorJudge:
                                                                           log1p=np.log1p, sqrt=np.sqrt)))
             arm = np.where(both, np.minimum(1.0, converted), self.arm_kappa[index])
             self.arm_kappa[index] = arm
+            # core: at most CLEAN_BASELINE_KAPPA while the baseline has had no error.
             kappa = np.minimum(conditional, arm)
+            kappa = np.where(self.baseline_errors[index] <= 0, np.minimum(kappa, core.CLEAN_BASELINE_KAPPA), kappa)
             self.kappa[index] = kappa
             if self.design.dispersion:
                 phi = np.where(count > 0, 1.0 + kappa * (squared / np.where(count > 0, count, 1.0) - 1.0),

@@ -103,6 +103,18 @@ over-dispersion (:func:`overdispersed`, one-sided 95 %, on the pooled windows an
 ``kappa`` is the smaller of the two bounds (each 1 while it has no information). Shared noise (bursts on both
 arms) makes each arm look over-dispersed but cancels in the split, so there too the split's bound is the one used.
 
+A clean baseline: while the baseline has had no error at all, ``kappa`` is at most ``CLEAN_BASELINE_KAPPA`` (0.25).
+Then the split cannot bound the noise (every error is the canary's), the baseline's own windows have nothing to
+show, and two or three of the canary's windows leave the arms' bound wide or, in about one calm release in ten,
+flag over-dispersion by chance (both make ``kappa`` 1: a window counts as one error, and a 5 % canary against a
+clean baseline failed only after 4-8 windows in 15 % of runs). The cap is the ``kappa`` of per-arm noise of log-sd
+1 per window (the strongest ``bench/judge_sim`` is measured under) at a 25 % canary share, converted for equal
+windows: the judge assumes no stronger noise until the baseline's first error shows it something to compare. Such
+a canary then fails within 3 windows in 999 of 1,000 runs (15-s windows; 60-s periods: all of them, within 2).
+The price, measured under per-arm noise where a good baseline's first windows may hold no error: false rollbacks
+0.90 % instead of 0.82 % in the worst scenario (log-sd 1, 100 req/s, 5 % share), the same elsewhere. From the
+baseline's first error on, the bounds above govern alone.
+
 Restarted tests (watching after a pass): ``restarts`` starts a new test at given window ends (a release
 restarts it at each later step). ``M_j``, test ``j``'s tempered mixture likelihood ratio, is 1 before its
 start; ``E = sum_j w_j M_j`` plus the weight of the tests not started yet (:func:`restart_log_weights`, the
@@ -144,6 +156,8 @@ DISPERSION_Z = NormalDist().inv_cdf(DISPERSION_CONFIDENCE)
 # standard errors above 0 (one-sided 95 %); from then on their noise bound is converted conservatively.
 OVERDISPERSION_CONFIDENCE = 0.95
 OVERDISPERSION_Z = NormalDist().inv_cdf(OVERDISPERSION_CONFIDENCE)
+# While the baseline has had no error at all, kappa is at most this (see the module docstring, "A clean baseline").
+CLEAN_BASELINE_KAPPA = 0.25
 # Share of alpha kept for the tests restarted at later steps (see restart_log_weights).
 RESTART_SHARE = 0.1
 # Above this the e-value is reported as None (it would overflow a float).
@@ -552,6 +566,8 @@ class _State:
                     converted = max(arms_kappa(noise, share), arms_kappa_equal_windows(noise, share))
                 self.arm_kappa = min(1.0, converted)
         self.kappa = min(self.conditional_kappa, self.arm_kappa)
+        if self.totals[3] <= 0:
+            self.kappa = min(self.kappa, CLEAN_BASELINE_KAPPA)
 
         if self.design.dispersion and self.errors > 0:
             self.phi = 1.0 + self.kappa * (self.squared_errors / self.errors - 1.0)

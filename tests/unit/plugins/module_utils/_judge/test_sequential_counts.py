@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.canary.release.plugins.module_utils._judge.counter_windows import CountWindow
 from ansible_collections.canary.release.plugins.module_utils._judge.sequential_counts import (
+    CLEAN_BASELINE_KAPPA,
     NORMAL_NODES,
     NORMAL_WEIGHTS,
     OVERDISPERSION_Z,
@@ -329,20 +330,42 @@ def clean_baseline_cells(rng, windows, canary_requests, baseline_requests, canar
 
 def test_clean_baseline_is_judged_on_the_canary_own_noise():
     # 10 canary req/s failing 5 % against a baseline 3x its size with no error at all, 15-s windows. The split of
-    # errors says nothing about noise (the baseline has none), so the arms' own windows bound it: the canary's
-    # steady counts show no over-dispersion, the bound is converted exactly, and the fail comes in the third window
-    # (45 s of data).
+    # errors says nothing about noise (the baseline has none), so the arms' own windows bound it, and until they do,
+    # the clean baseline's cap: the fail comes in the second window (30 s of data).
     cells = clean_baseline_cells(random.Random(3), 8, 150, 450, 0.05)
     result = evaluate_counts(cells, CountsDesign())
     evidence = result.evidence
-    assert result.decision == 'fail' and result.decided_at <= 45.0, evidence
-    assert evidence['dispersion_arms_overdispersed'] is False
+    assert result.decision == 'fail' and result.decided_at == 30.0, evidence
     assert evidence['baseline_errors'] == 0 and evidence['dispersion_kappa_split'] == 1.0
-    assert evidence['dispersion_kappa'] == evidence['dispersion_kappa_arms'] < 0.2
-    # Before any window informs a bound, a window counts as one error: the first window alone cannot fail.
+    assert evidence['dispersion_kappa'] == min(evidence['dispersion_kappa_arms'], CLEAN_BASELINE_KAPPA)
+    # Before any window informs a bound, a clean baseline caps kappa: the first window is tempered, and cannot fail.
     first = evaluate_counts(cells[:1], CountsDesign())
-    assert first.decision is None and first.evidence['dispersion_kappa'] == 1.0
-    assert first.evidence['dispersion_factor'] == pytest.approx(cells[0].canary_errors)
+    assert first.decision is None and first.evidence['dispersion_kappa'] == CLEAN_BASELINE_KAPPA
+    assert first.evidence['dispersion_factor'] == pytest.approx(1.0 + CLEAN_BASELINE_KAPPA
+                                                                * (cells[0].canary_errors - 1.0))
+    assert first.evidence['dispersion_factor'] > 2.0
+
+
+def test_clean_baseline_cap_is_the_kappa_of_the_strongest_noise_measured():
+    # Log-sd 1 per window (tau**2 = e - 1), converted for equal windows at a 25 % canary share.
+    assert arms_kappa_equal_windows(math.e - 1.0, 0.25) == pytest.approx(CLEAN_BASELINE_KAPPA, abs=0.01)
+
+
+def test_clean_baseline_cap_holds_until_the_baseline_first_error():
+    canary = [(150.0, 9.0), (150.0, 2.0), (150.0, 11.0)]  # scattered enough to flag over-dispersion
+
+    def judged(baseline_errors):
+        cells = [CountWindow(15.0 * (index + 1), requests, errors, 450.0, float(baseline_errors[index]))
+                 for index, (requests, errors) in enumerate(canary)]
+        return evaluate_counts(cells, CountsDesign(), min_end=float('inf')).evidence
+
+    clean = judged([0, 0, 0])
+    assert clean['dispersion_arms_overdispersed'] is True and clean['dispersion_kappa_arms'] == 1.0
+    assert clean['dispersion_kappa'] == CLEAN_BASELINE_KAPPA
+    # One baseline error, and the bounds govern alone again: the flagged arms and an uninformed split give 1.
+    once = judged([0, 0, 1])
+    assert once['baseline_errors'] == 1 and once['dispersion_kappa'] == 1.0
+    assert once['dispersion_factor'] > clean['dispersion_factor']
 
 
 def size_biased_kappa(factors, share):
