@@ -82,6 +82,32 @@ class Outcome:
         self.done[rows] = True
 
 
+def draw_window(rng, scenario, seconds, alive, burst_left):
+    """One window's counts ``(n_c, x_c, n_b, x_b)`` for the runs ``alive`` (the window starting at ``seconds``);
+    ``burst_left`` (windows of a shared burst still to come, per run) is updated in place."""
+    share = scenario.share_at(seconds)
+    size = len(alive)
+    n_c = rng.poisson(scenario.traffic * share * WINDOW, size).astype(np.float64)
+    n_b = rng.poisson(scenario.traffic * (1.0 - share) * WINDOW, size).astype(np.float64)
+    rate_b = np.full(size, scenario.base_rate)
+    ratio = scenario.ratio if seconds >= scenario.onset else 1.0
+    rate_c = rate_b * ratio
+    if scenario.burst_every > 0:
+        starts = rng.random(size) < WINDOW / scenario.burst_every
+        left = burst_left[alive]
+        left = np.where((left <= 0) & starts, scenario.burst_length / WINDOW, left)
+        factor = np.where(left > 0, scenario.burst_factor, 1.0)
+        burst_left[alive] = left - 1
+        rate_b, rate_c = rate_b * factor, rate_c * factor
+    if scenario.dispersion > 0:
+        sigma = scenario.dispersion
+        rate_b = rate_b * np.exp(rng.normal(-sigma * sigma / 2.0, sigma, size))
+        rate_c = rate_c * np.exp(rng.normal(-sigma * sigma / 2.0, sigma, size))
+    x_c = rng.binomial(n_c.astype(np.int64), np.minimum(rate_c, 1.0)).astype(np.float64)
+    x_b = rng.binomial(n_b.astype(np.int64), np.minimum(rate_b, 1.0)).astype(np.float64)
+    return n_c, x_c, n_b, x_b
+
+
 def simulate(scenario, runs, seed, verify_runs=0, design_overrides=None):
     rng = np.random.default_rng(seed)
     windows = int(round(scenario.horizon / WINDOW))
@@ -120,26 +146,7 @@ def simulate(scenario, runs, seed, verify_runs=0, design_overrides=None):
         if not len(alive):
             break
         seconds = window * WINDOW
-        share = scenario.share_at(seconds)
-        size = len(alive)
-        n_c = rng.poisson(scenario.traffic * share * WINDOW, size).astype(np.float64)
-        n_b = rng.poisson(scenario.traffic * (1.0 - share) * WINDOW, size).astype(np.float64)
-        rate_b = np.full(size, scenario.base_rate)
-        ratio = scenario.ratio if seconds >= scenario.onset else 1.0
-        rate_c = rate_b * ratio
-        if scenario.burst_every > 0:
-            starts = rng.random(size) < WINDOW / scenario.burst_every
-            left = burst_left[alive]
-            left = np.where((left <= 0) & starts, scenario.burst_length / WINDOW, left)
-            factor = np.where(left > 0, scenario.burst_factor, 1.0)
-            burst_left[alive] = left - 1
-            rate_b, rate_c = rate_b * factor, rate_c * factor
-        if scenario.dispersion > 0:
-            sigma = scenario.dispersion
-            rate_b = rate_b * np.exp(rng.normal(-sigma * sigma / 2.0, sigma, size))
-            rate_c = rate_c * np.exp(rng.normal(-sigma * sigma / 2.0, sigma, size))
-        x_c = rng.binomial(n_c.astype(np.int64), np.minimum(rate_c, 1.0)).astype(np.float64)
-        x_b = rng.binomial(n_b.astype(np.int64), np.minimum(rate_b, 1.0)).astype(np.float64)
+        n_c, x_c, n_b, x_b = draw_window(rng, scenario, seconds, alive, burst_left)
         if recorded is not None:
             keep = alive < verify_runs
             recorded.append((alive[keep], n_c[keep], x_c[keep], n_b[keep], x_b[keep]))
